@@ -1,0 +1,79 @@
+"""The ``kms-actors`` command: one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+import anyio
+
+from kms_actors import __version__
+from kms_actors.config import ConfigError, Settings, load_settings
+from kms_actors.service import open_service
+
+log = logging.getLogger("kms_actors")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kms-actors", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"kms-actors {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service")
+    serve.add_argument("--config", help="TOML settings file (default: config/kms.toml)")
+    serve.add_argument("--data-dir", help="data directory (overrides service.data_dir)")
+    serve.add_argument("--host", help="bind address (overrides http.host)")
+    serve.add_argument("--port", type=int, help="TCP port (overrides http.port)")
+    serve.add_argument("--log-level", default="INFO")
+    return parser
+
+
+async def _serve(settings: Settings) -> None:
+    async with open_service(settings) as service:
+        print(
+            f"kms-actors {__version__}: engine running, data in {service.settings.data_path} "
+            "(the HTTP API is not part of this build yet; use the embedded client "
+            "kms_actors.open_kms). Ctrl-C stops.",
+            flush=True,
+        )
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("received %s, shutting down", signal.Signals(signum).name)
+                return
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    overrides: dict[str, object] = {}
+    if args.data_dir:
+        overrides["service.data_dir"] = args.data_dir
+    if args.host:
+        overrides["http.host"] = args.host
+    if args.port is not None:
+        overrides["http.port"] = args.port
+    try:
+        settings = load_settings(args.config, overrides=overrides)
+    except ConfigError as error:
+        print(f"kms-actors: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        anyio.run(_serve, settings, backend_options=_backend_options())
+    except ValueError as error:  # e.g. an unusable root key file: a one-line reason
+        print(f"kms-actors: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def _backend_options() -> dict[str, object]:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return {}
+    return {"use_uvloop": True}

@@ -1,0 +1,164 @@
+"""Settings: msgspec Structs loaded from a TOML file, then ``KMS_ACTORS_*`` environment variables.
+
+Every setting ``section.name`` can be overridden by ``KMS_ACTORS_SECTION_NAME`` (e.g.
+``KMS_ACTORS_KEYS_MAX_CUSTOMER_KEYS=5``). A bad value stops start-up with ConfigError, a
+one-line message naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+ENV_PREFIX = "KMS_ACTORS_"
+DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "config" / "kms.toml"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, of the wrong type or out of range."""
+
+
+class _Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class ServiceSettings(_Section):
+    """Where the service keeps its data and whom it answers as by default."""
+
+    data_dir: str = "./kms-data"
+    default_account_id: str = "111122223333"
+    default_region: str = "us-east-1"
+    partition: str = "aws"
+
+
+class HttpSettings(_Section):
+    """The HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = 4599
+
+
+class RootKeySettings(_Section):
+    """The root of trust: every key material at rest is wrapped under this key."""
+
+    file: str = ""  # default: <data_dir>/root.key, created 0600 on first start
+    env: str = "KMS_ACTORS_ROOT_KEY"  # if this variable is set, its base64 value is the root key
+
+
+class HsmSettings(_Section):
+    """The HSM pool that runs all crypto."""
+
+    workers: int = 2
+    inline_symmetric: bool = True  # run cheap symmetric jobs inline instead of a thread hop
+
+
+class KeySettings(_Section):
+    """Key actors and quotas."""
+
+    max_customer_keys: int = 1000  # per account and Region; AWS managed keys do not count
+    passivate_after_seconds: float = 300.0
+    mailbox_size: int = 1024
+    max_restarts: int = 3
+    restart_window_seconds: float = 60.0
+
+
+class Settings(_Section):
+    """All settings."""
+
+    service: ServiceSettings = msgspec.field(default_factory=ServiceSettings)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    root_key: RootKeySettings = msgspec.field(default_factory=RootKeySettings)
+    hsm: HsmSettings = msgspec.field(default_factory=HsmSettings)
+    keys: KeySettings = msgspec.field(default_factory=KeySettings)
+
+    @property
+    def data_path(self) -> pathlib.Path:
+        """Return the data directory as a path."""
+        return pathlib.Path(self.service.data_dir).expanduser()
+
+    @property
+    def root_key_path(self) -> pathlib.Path:
+        """Return the root key file's path."""
+        if self.root_key.file:
+            return pathlib.Path(self.root_key.file).expanduser()
+        return self.data_path / "root.key"
+
+
+_RULES: Mapping[str, tuple[float, float]] = {
+    "http.port": (0, 65535),
+    "hsm.workers": (1, 256),
+    "keys.max_customer_keys": (1, 10_000_000),
+    "keys.passivate_after_seconds": (0.01, 10**9),
+    "keys.mailbox_size": (1, 10**6),
+    "keys.max_restarts": (0, 10**6),
+    "keys.restart_window_seconds": (0.001, 10**9),
+}
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load settings from ``path`` (default: config/kms.toml when present), env and overrides.
+
+    ``overrides`` maps ``"section.name"`` to a value and wins over everything else.
+
+    Raises:
+        ConfigError: A setting is unknown or invalid (one line naming it).
+    """
+    raw: dict[str, Any] = {}
+    file = pathlib.Path(path) if path is not None else DEFAULT_CONFIG
+    if path is not None or file.exists():
+        try:
+            raw = tomllib.loads(file.read_text())
+        except OSError as error:
+            raise ConfigError(f"cannot read config file {file}: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"config file {file} is not valid TOML: {error}") from None
+    env = os.environ if env is None else env
+    for section, fields in _setting_names().items():
+        for name in fields:
+            value = env.get(f"{ENV_PREFIX}{section}_{name}".upper())
+            if value is not None:
+                raw.setdefault(section, {})[name] = value
+    for dotted, value in (overrides or {}).items():
+        section, _, name = dotted.partition(".")
+        raw.setdefault(section, {})[name] = value
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as error:
+        raise ConfigError(f"invalid setting {_setting_of(str(error))}") from None
+    _check_ranges(settings)
+    return settings
+
+
+def _setting_names() -> dict[str, tuple[str, ...]]:
+    names: dict[str, tuple[str, ...]] = {}
+    for section in Settings.__struct_fields__:
+        section_type = Settings.__annotations__[section]
+        cls = globals()[section_type] if isinstance(section_type, str) else section_type
+        names[section] = cls.__struct_fields__
+    return names
+
+
+def _setting_of(message: str) -> str:
+    """Turn msgspec's "... - at `$.keys.max_customer_keys`" into "keys.max_customer_keys: ..."."""
+    text, sep, where = message.rpartition(" - at `$.")
+    if not sep:
+        return message
+    return f"{where.rstrip('`')}: {text}"
+
+
+def _check_ranges(settings: Settings) -> None:
+    for dotted, (low, high) in _RULES.items():
+        section, name = dotted.split(".")
+        value = getattr(getattr(settings, section), name)
+        if not low <= value <= high:
+            raise ConfigError(f"invalid setting {dotted}: {value} is not between {low:g} and {high:g}")

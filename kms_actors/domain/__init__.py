@@ -1,0 +1,1 @@
+"""Pure, synchronous domain logic: key states, identifiers, encryption context, clocks."""

@@ -1,0 +1,27 @@
+"""Who is calling: the principal every request carries."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Caller(msgspec.Struct, frozen=True, kw_only=True):
+    """The authenticated principal of one request, and where the request is addressed."""
+
+    account_id: str
+    region: str
+    arn: str
+    partition: str = "aws"
+    access_key_id: str = ""
+    source_ip: str = ""
+    user_agent: str = ""
+
+    @classmethod
+    def root(cls, account_id: str, region: str, partition: str = "aws") -> Caller:
+        """Return the account's root principal."""
+        return cls(
+            account_id=account_id,
+            region=region,
+            arn=f"arn:{partition}:iam::{account_id}:root",
+            partition=partition,
+        )

@@ -1,0 +1,186 @@
+"""The key registry: resolve identifiers, spawn and passivate key actors, enforce quotas.
+
+Reads (resolving an alias, finding a live actor) happen in the caller's task against maps only
+the registry's own actor writes, so the hot path costs dictionary lookups. Everything that
+changes those maps (creating keys and aliases, spawning, purging) goes through the registry
+actor's mailbox, one message at a time: two callers can never spawn two actors for one key,
+and quotas and alias uniqueness cannot race.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import anyio
+
+from kms_actors.domain.identifiers import KeyRef, key_not_found, parse_key_ref
+from kms_actors.domain.principal import Caller
+from kms_actors.domain.records import AliasRecord, KeyRecord
+from kms_actors.errors import KMSInternalException
+from kms_actors.keys import _commands as cmd
+from kms_actors.keys.actor import KeyDeps
+from kms_actors.runtime import ActorRef, ActorStopped, ExitReason, Stop, Supervisor
+
+log = logging.getLogger("kms_actors.keys")
+
+
+class _Live:
+    """A running key actor and where its key lives."""
+
+    __slots__ = ("account_id", "last_used", "ref", "region")
+
+    def __init__(self, ref: ActorRef[Any], account_id: str, region: str) -> None:
+        self.ref = ref
+        self.account_id = account_id
+        self.region = region
+        self.last_used = time.monotonic()
+
+
+class KeyRegistry:
+    """Finds the actor of a key from any of its identifiers; owns the key supervisor."""
+
+    def __init__(
+        self,
+        deps: KeyDeps,
+        supervisor: Supervisor,
+        *,
+        max_customer_keys: int,
+        passivate_after: float,
+    ) -> None:
+        self.deps = deps
+        self.supervisor = supervisor
+        self.max_customer_keys = max_customer_keys
+        self.passivate_after = passivate_after
+        self.live: dict[str, _Live] = {}
+        self.aliases: dict[tuple[str, str, str], AliasRecord] = {}
+        self.material_index: dict[bytes, str] = {}
+        self.customer_counts: dict[tuple[str, str], int] = {}
+        self._actor: ActorRef[Any] | None = None
+
+    # --- start-up -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the alias table and start the registry's own actor."""
+        for alias in await self.deps.store.aliases.all():
+            self.aliases[(alias.account_id, alias.region, alias.alias_name)] = alias
+        handler = cmd.RegistryActor(self)
+
+        async def factory(_attempt: int) -> cmd.RegistryActor:
+            return handler
+
+        self._actor = self.supervisor.spawn("key-registry", factory)
+
+    async def sweep_idle(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        """Passivate key actors idle for ``passivate_after`` seconds, forever."""
+        task_status.started()
+        period = max(self.passivate_after / 4, 0.01)
+        while True:
+            await anyio.sleep(period)
+            self.passivate_idle(time.monotonic() - self.passivate_after)
+
+    def passivate_idle(self, idle_since: float) -> int:
+        """Ask every actor unused since ``idle_since`` (monotonic) to stop; return how many."""
+        count = 0
+        for live in list(self.live.values()):
+            if live.last_used < idle_since:
+                live.last_used = float("inf")  # asked once; a new use re-arms it
+                if live.ref.tell_nowait(Stop()):
+                    count += 1
+                else:
+                    live.last_used = 0.0  # mailbox full: it is busy, try next sweep
+        return count
+
+    # --- the registry actor's helpers ----------------------------------------------------------
+
+    def on_key_exit(self, ref: ActorRef[Any], reason: ExitReason) -> None:
+        """Forget a stopped key actor, so the next request spawns a fresh one."""
+        live = self.live.get(ref.name)
+        if live is not None and live.ref is ref:
+            del self.live[ref.name]
+        if reason == "failed":
+            log.error("key actor %s stopped after exhausting its restart budget", ref.name)
+
+    async def command(self, message: Any) -> Any:
+        """Ask the registry actor."""
+        assert self._actor is not None, "registry not started"
+        return await self._actor.ask(message)
+
+    # --- resolving (hot path) -----------------------------------------------------------------
+
+    def parse(self, caller: Caller, key_id: str) -> KeyRef:
+        """Parse a KeyId parameter in the caller's account and region."""
+        return parse_key_ref(key_id, caller.account_id, caller.region)
+
+    async def resolve(self, caller: Caller, ref: KeyRef) -> str:
+        """Return the key id ``ref`` names, creating an AWS managed key on first use.
+
+        Raises:
+            NotFoundException: No such key or alias visible to the caller.
+        """
+        if ref.account_id != caller.account_id or ref.region != caller.region:
+            # Cross-account use needs key policies (not yet); other regions are other services.
+            raise key_not_found(ref)
+        if ref.kind == "key":
+            return ref.name
+        alias = self.aliases.get((ref.account_id, ref.region, ref.name))
+        if alias is not None:
+            return alias.target_key_id
+        if cmd.is_aws_managed_alias(ref.name):
+            created: AliasRecord = await self.command(cmd.EnsureAwsManagedKey(caller, ref))
+            return created.target_key_id
+        raise key_not_found(ref)
+
+    async def ask(self, caller: Caller, key_id_param: str, message: Any) -> Any:
+        """Resolve ``key_id_param`` and ask its key actor ``message``."""
+        ref = parse_key_ref(key_id_param, caller.account_id, caller.region)
+        key_id = await self.resolve(caller, ref)
+        return await self.ask_key(ref, key_id, message)
+
+    async def ask_key(self, ref: KeyRef, key_id: str, message: Any) -> Any:
+        """Ask the actor of ``key_id`` (spawning it if needed); ``ref`` words NotFound errors.
+
+        Raises:
+            NotFoundException: The key does not exist in the ref's account and region.
+        """
+        for _attempt in range(8):
+            live = self.live.get(key_id)
+            if live is None:
+                live = await self.command(cmd.Spawn(key_id, ref))
+            if live.account_id != ref.account_id or live.region != ref.region:
+                raise key_not_found(ref)
+            live.last_used = time.monotonic()
+            try:
+                return await live.ref.ask(message)
+            except ActorStopped:
+                continue  # passivated or deleted meanwhile: look again
+        raise KMSInternalException()
+
+    def key_of_material(self, material_id: bytes) -> str | None:
+        """Return the key id a cached material id belongs to, if known."""
+        return self.material_index.get(material_id)
+
+    async def find_material(self, material_id: bytes) -> str | None:
+        """Return the key id that owns ``material_id`` (cache, then store)."""
+        key_id = self.material_index.get(material_id)
+        if key_id is None:
+            record = await self.deps.store.materials.find(material_id)
+            if record is None:
+                return None
+            key_id = record.key_id
+            self.material_index[material_id] = key_id
+        return key_id
+
+    def list_aliases(self, account_id: str, region: str) -> list[AliasRecord]:
+        """Return the aliases of an account and region, ordered by name."""
+        found = [a for (acct, reg, _), a in self.aliases.items() if acct == account_id and reg == region]
+        found.sort(key=lambda a: a.alias_name)
+        return found
+
+    async def list_keys(self, caller: Caller, *, limit: int, after: str | None) -> list[KeyRecord]:
+        """Return a page of the caller's keys in creation order."""
+        keys: list[KeyRecord] = await self.deps.store.keys.list(
+            caller.account_id, caller.region, limit=limit, after=after
+        )
+        return keys

@@ -1,0 +1,117 @@
+"""Composition root: the whole service in ONE task group.
+
+Start-up order uses ``await tg.start(...)``: store -> HSM pool -> key supervisor and registry
+-> deletion scheduler -> router. Shutdown is cancelling the root scope; every actor answers
+what is still queued, then the pool and the store close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+
+import anyio
+
+from kms_actors.config import Settings, load_settings
+from kms_actors.domain.clock import Clock, SystemClock
+from kms_actors.hsm import HsmPool, RootKey, open_hsm_pool
+from kms_actors.keys import DeletionScheduler, KeyDeps, KeyRegistry
+from kms_actors.keys._commands import PurgeKey
+from kms_actors.ops import Router, Services
+from kms_actors.runtime import Supervisor
+from kms_actors.store import Store, open_store
+
+log = logging.getLogger("kms_actors")
+
+
+class Service:
+    """A running kms_actors service: what the HTTP layer and the embedded client talk to."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        hsm: HsmPool,
+        registry: KeyRegistry,
+        scheduler: DeletionScheduler,
+        router: Router,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.hsm = hsm
+        self.registry = registry
+        self.scheduler = scheduler
+        self.router = router
+        self.clock = clock
+
+
+def load_root_key(settings: Settings) -> RootKey:
+    """Return the root key from its environment variable, else its file (created on first start).
+
+    Raises:
+        ValueError: The variable or file holds no valid root key (one-line reason).
+    """
+    value = os.environ.get(settings.root_key.env) if settings.root_key.env else None
+    if value:
+        return RootKey.from_base64(value)
+    return RootKey.load_or_create(settings.root_key_path)
+
+
+@contextlib.asynccontextmanager
+async def open_service(
+    settings: Settings | None = None, *, clock: Clock | None = None
+) -> AsyncIterator[Service]:
+    """Start the service and yield it; leaving the block shuts it down cleanly."""
+    settings = settings or load_settings()
+    clock = clock or SystemClock()
+    root = load_root_key(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        store = await stack.enter_async_context(open_store(settings.data_path))
+        hsm = await stack.enter_async_context(
+            open_hsm_pool(
+                root, workers=settings.hsm.workers, inline_symmetric=settings.hsm.inline_symmetric
+            )
+        )
+        async with anyio.create_task_group() as tg:
+            scheduler = DeletionScheduler(clock)
+            deps = KeyDeps(store=store, hsm=hsm, clock=clock, timers=scheduler)
+            supervisor = Supervisor(
+                tg,
+                max_restarts=settings.keys.max_restarts,
+                within_seconds=settings.keys.restart_window_seconds,
+                mailbox_size=settings.keys.mailbox_size,
+            )
+            registry = KeyRegistry(
+                deps,
+                supervisor,
+                max_customer_keys=settings.keys.max_customer_keys,
+                passivate_after=settings.keys.passivate_after_seconds,
+            )
+            await registry.start()
+            await tg.start(registry.sweep_idle)
+            for key_id, due in await store.keys.pending_deletions():
+                scheduler.schedule(key_id, due)
+
+            async def purge(key_id: str) -> object:
+                return await registry.command(PurgeKey(key_id))
+
+            await tg.start(scheduler.run, purge)
+            router = Router(Services(registry=registry, hsm=hsm, clock=clock))
+            service = Service(
+                settings=settings,
+                store=store,
+                hsm=hsm,
+                registry=registry,
+                scheduler=scheduler,
+                router=router,
+                clock=clock,
+            )
+            log.info("kms_actors service ready (data dir %s)", settings.data_path)
+            try:
+                yield service
+            finally:
+                tg.cancel_scope.cancel()
