@@ -50,7 +50,9 @@ def raw_rate(size: int, seconds: float) -> dict[str, Any]:
     while time.perf_counter() < deadline:
         for _ in range(200):
             salt = os.urandom(16)
-            key = hmac.digest(material, b"\x00\x00\x00\x01label\x00" + salt + b"\x00\x00\x01\x00", "sha256")
+            key = hmac.digest(
+                material, b"\x00\x00\x00\x01label\x00" + salt + b"\x00\x00\x01\x00", "sha256"
+            )
             AESGCM(key).encrypt(os.urandom(12), plaintext, aad)
         count += 200
     elapsed = time.perf_counter() - start
@@ -149,7 +151,11 @@ def main() -> None:
     if not args.no_batched:
         results += anyio.run(run_embedded, args, False, backend_options=options)
     report = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "versions": {"kms_actors": kms_actors.__version__},
         "concurrency": args.concurrency,
         "seconds_per_case": args.seconds,
@@ -161,7 +167,9 @@ def main() -> None:
     hot = [r for r in results if "hot key, inline" in r["case"] and "Encrypt" in r["case"]]
     spread = [r for r in results if "100 keys, inline" in r["case"] and "Encrypt" in r["case"]]
     if hot and spread:
-        ratio = statistics.mean(h["ops_per_s"] / s["ops_per_s"] for h, s in zip(hot, spread, strict=True))
+        ratio = statistics.mean(
+            h["ops_per_s"] / s["ops_per_s"] for h, s in zip(hot, spread, strict=True)
+        )
         print(f"\nhot key / 100 keys (Encrypt, inline): {ratio:.0%}")
 
 

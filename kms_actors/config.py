@@ -161,4 +161,6 @@ def _check_ranges(settings: Settings) -> None:
         section, name = dotted.split(".")
         value = getattr(getattr(settings, section), name)
         if not low <= value <= high:
-            raise ConfigError(f"invalid setting {dotted}: {value} is not between {low:g} and {high:g}")
+            raise ConfigError(
+                f"invalid setting {dotted}: {value} is not between {low:g} and {high:g}"
+            )

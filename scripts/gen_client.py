@@ -37,7 +37,7 @@ def main() -> None:
         lines += [
             "",
             f"    async def {method}(self, **params: Any) -> dict[str, Any]:",
-            f'        """Call {operation} (boto3: ``KMS.Client.{method}``)."""',
+            f'        """Call the {operation} operation."""',
             f'        return await self._call("{operation}", params)',
         ]
     OUT.write_text("\n".join(lines) + "\n")

@@ -13,225 +13,225 @@ class KmsMethods:
         raise NotImplementedError
 
     async def cancel_key_deletion(self, **params: Any) -> dict[str, Any]:
-        """Call CancelKeyDeletion (boto3: ``KMS.Client.cancel_key_deletion``)."""
+        """Call the CancelKeyDeletion operation."""
         return await self._call("CancelKeyDeletion", params)
 
     async def connect_custom_key_store(self, **params: Any) -> dict[str, Any]:
-        """Call ConnectCustomKeyStore (boto3: ``KMS.Client.connect_custom_key_store``)."""
+        """Call the ConnectCustomKeyStore operation."""
         return await self._call("ConnectCustomKeyStore", params)
 
     async def create_alias(self, **params: Any) -> dict[str, Any]:
-        """Call CreateAlias (boto3: ``KMS.Client.create_alias``)."""
+        """Call the CreateAlias operation."""
         return await self._call("CreateAlias", params)
 
     async def create_custom_key_store(self, **params: Any) -> dict[str, Any]:
-        """Call CreateCustomKeyStore (boto3: ``KMS.Client.create_custom_key_store``)."""
+        """Call the CreateCustomKeyStore operation."""
         return await self._call("CreateCustomKeyStore", params)
 
     async def create_grant(self, **params: Any) -> dict[str, Any]:
-        """Call CreateGrant (boto3: ``KMS.Client.create_grant``)."""
+        """Call the CreateGrant operation."""
         return await self._call("CreateGrant", params)
 
     async def create_key(self, **params: Any) -> dict[str, Any]:
-        """Call CreateKey (boto3: ``KMS.Client.create_key``)."""
+        """Call the CreateKey operation."""
         return await self._call("CreateKey", params)
 
     async def decapsulate(self, **params: Any) -> dict[str, Any]:
-        """Call Decapsulate (boto3: ``KMS.Client.decapsulate``)."""
+        """Call the Decapsulate operation."""
         return await self._call("Decapsulate", params)
 
     async def decrypt(self, **params: Any) -> dict[str, Any]:
-        """Call Decrypt (boto3: ``KMS.Client.decrypt``)."""
+        """Call the Decrypt operation."""
         return await self._call("Decrypt", params)
 
     async def delete_alias(self, **params: Any) -> dict[str, Any]:
-        """Call DeleteAlias (boto3: ``KMS.Client.delete_alias``)."""
+        """Call the DeleteAlias operation."""
         return await self._call("DeleteAlias", params)
 
     async def delete_custom_key_store(self, **params: Any) -> dict[str, Any]:
-        """Call DeleteCustomKeyStore (boto3: ``KMS.Client.delete_custom_key_store``)."""
+        """Call the DeleteCustomKeyStore operation."""
         return await self._call("DeleteCustomKeyStore", params)
 
     async def delete_imported_key_material(self, **params: Any) -> dict[str, Any]:
-        """Call DeleteImportedKeyMaterial (boto3: ``KMS.Client.delete_imported_key_material``)."""
+        """Call the DeleteImportedKeyMaterial operation."""
         return await self._call("DeleteImportedKeyMaterial", params)
 
     async def derive_shared_secret(self, **params: Any) -> dict[str, Any]:
-        """Call DeriveSharedSecret (boto3: ``KMS.Client.derive_shared_secret``)."""
+        """Call the DeriveSharedSecret operation."""
         return await self._call("DeriveSharedSecret", params)
 
     async def describe_custom_key_stores(self, **params: Any) -> dict[str, Any]:
-        """Call DescribeCustomKeyStores (boto3: ``KMS.Client.describe_custom_key_stores``)."""
+        """Call the DescribeCustomKeyStores operation."""
         return await self._call("DescribeCustomKeyStores", params)
 
     async def describe_key(self, **params: Any) -> dict[str, Any]:
-        """Call DescribeKey (boto3: ``KMS.Client.describe_key``)."""
+        """Call the DescribeKey operation."""
         return await self._call("DescribeKey", params)
 
     async def disable_key(self, **params: Any) -> dict[str, Any]:
-        """Call DisableKey (boto3: ``KMS.Client.disable_key``)."""
+        """Call the DisableKey operation."""
         return await self._call("DisableKey", params)
 
     async def disable_key_rotation(self, **params: Any) -> dict[str, Any]:
-        """Call DisableKeyRotation (boto3: ``KMS.Client.disable_key_rotation``)."""
+        """Call the DisableKeyRotation operation."""
         return await self._call("DisableKeyRotation", params)
 
     async def disconnect_custom_key_store(self, **params: Any) -> dict[str, Any]:
-        """Call DisconnectCustomKeyStore (boto3: ``KMS.Client.disconnect_custom_key_store``)."""
+        """Call the DisconnectCustomKeyStore operation."""
         return await self._call("DisconnectCustomKeyStore", params)
 
     async def enable_key(self, **params: Any) -> dict[str, Any]:
-        """Call EnableKey (boto3: ``KMS.Client.enable_key``)."""
+        """Call the EnableKey operation."""
         return await self._call("EnableKey", params)
 
     async def enable_key_rotation(self, **params: Any) -> dict[str, Any]:
-        """Call EnableKeyRotation (boto3: ``KMS.Client.enable_key_rotation``)."""
+        """Call the EnableKeyRotation operation."""
         return await self._call("EnableKeyRotation", params)
 
     async def encapsulate(self, **params: Any) -> dict[str, Any]:
-        """Call Encapsulate (boto3: ``KMS.Client.encapsulate``)."""
+        """Call the Encapsulate operation."""
         return await self._call("Encapsulate", params)
 
     async def encrypt(self, **params: Any) -> dict[str, Any]:
-        """Call Encrypt (boto3: ``KMS.Client.encrypt``)."""
+        """Call the Encrypt operation."""
         return await self._call("Encrypt", params)
 
     async def generate_data_key(self, **params: Any) -> dict[str, Any]:
-        """Call GenerateDataKey (boto3: ``KMS.Client.generate_data_key``)."""
+        """Call the GenerateDataKey operation."""
         return await self._call("GenerateDataKey", params)
 
     async def generate_data_key_pair(self, **params: Any) -> dict[str, Any]:
-        """Call GenerateDataKeyPair (boto3: ``KMS.Client.generate_data_key_pair``)."""
+        """Call the GenerateDataKeyPair operation."""
         return await self._call("GenerateDataKeyPair", params)
 
     async def generate_data_key_pair_without_plaintext(self, **params: Any) -> dict[str, Any]:
-        """Call GenerateDataKeyPairWithoutPlaintext (boto3: ``KMS.Client.generate_data_key_pair_without_plaintext``)."""
+        """Call the GenerateDataKeyPairWithoutPlaintext operation."""
         return await self._call("GenerateDataKeyPairWithoutPlaintext", params)
 
     async def generate_data_key_without_plaintext(self, **params: Any) -> dict[str, Any]:
-        """Call GenerateDataKeyWithoutPlaintext (boto3: ``KMS.Client.generate_data_key_without_plaintext``)."""
+        """Call the GenerateDataKeyWithoutPlaintext operation."""
         return await self._call("GenerateDataKeyWithoutPlaintext", params)
 
     async def generate_mac(self, **params: Any) -> dict[str, Any]:
-        """Call GenerateMac (boto3: ``KMS.Client.generate_mac``)."""
+        """Call the GenerateMac operation."""
         return await self._call("GenerateMac", params)
 
     async def generate_random(self, **params: Any) -> dict[str, Any]:
-        """Call GenerateRandom (boto3: ``KMS.Client.generate_random``)."""
+        """Call the GenerateRandom operation."""
         return await self._call("GenerateRandom", params)
 
     async def get_key_last_usage(self, **params: Any) -> dict[str, Any]:
-        """Call GetKeyLastUsage (boto3: ``KMS.Client.get_key_last_usage``)."""
+        """Call the GetKeyLastUsage operation."""
         return await self._call("GetKeyLastUsage", params)
 
     async def get_key_policy(self, **params: Any) -> dict[str, Any]:
-        """Call GetKeyPolicy (boto3: ``KMS.Client.get_key_policy``)."""
+        """Call the GetKeyPolicy operation."""
         return await self._call("GetKeyPolicy", params)
 
     async def get_key_rotation_status(self, **params: Any) -> dict[str, Any]:
-        """Call GetKeyRotationStatus (boto3: ``KMS.Client.get_key_rotation_status``)."""
+        """Call the GetKeyRotationStatus operation."""
         return await self._call("GetKeyRotationStatus", params)
 
     async def get_parameters_for_import(self, **params: Any) -> dict[str, Any]:
-        """Call GetParametersForImport (boto3: ``KMS.Client.get_parameters_for_import``)."""
+        """Call the GetParametersForImport operation."""
         return await self._call("GetParametersForImport", params)
 
     async def get_public_key(self, **params: Any) -> dict[str, Any]:
-        """Call GetPublicKey (boto3: ``KMS.Client.get_public_key``)."""
+        """Call the GetPublicKey operation."""
         return await self._call("GetPublicKey", params)
 
     async def import_key_material(self, **params: Any) -> dict[str, Any]:
-        """Call ImportKeyMaterial (boto3: ``KMS.Client.import_key_material``)."""
+        """Call the ImportKeyMaterial operation."""
         return await self._call("ImportKeyMaterial", params)
 
     async def list_aliases(self, **params: Any) -> dict[str, Any]:
-        """Call ListAliases (boto3: ``KMS.Client.list_aliases``)."""
+        """Call the ListAliases operation."""
         return await self._call("ListAliases", params)
 
     async def list_grants(self, **params: Any) -> dict[str, Any]:
-        """Call ListGrants (boto3: ``KMS.Client.list_grants``)."""
+        """Call the ListGrants operation."""
         return await self._call("ListGrants", params)
 
     async def list_key_policies(self, **params: Any) -> dict[str, Any]:
-        """Call ListKeyPolicies (boto3: ``KMS.Client.list_key_policies``)."""
+        """Call the ListKeyPolicies operation."""
         return await self._call("ListKeyPolicies", params)
 
     async def list_key_rotations(self, **params: Any) -> dict[str, Any]:
-        """Call ListKeyRotations (boto3: ``KMS.Client.list_key_rotations``)."""
+        """Call the ListKeyRotations operation."""
         return await self._call("ListKeyRotations", params)
 
     async def list_keys(self, **params: Any) -> dict[str, Any]:
-        """Call ListKeys (boto3: ``KMS.Client.list_keys``)."""
+        """Call the ListKeys operation."""
         return await self._call("ListKeys", params)
 
     async def list_resource_tags(self, **params: Any) -> dict[str, Any]:
-        """Call ListResourceTags (boto3: ``KMS.Client.list_resource_tags``)."""
+        """Call the ListResourceTags operation."""
         return await self._call("ListResourceTags", params)
 
     async def list_retirable_grants(self, **params: Any) -> dict[str, Any]:
-        """Call ListRetirableGrants (boto3: ``KMS.Client.list_retirable_grants``)."""
+        """Call the ListRetirableGrants operation."""
         return await self._call("ListRetirableGrants", params)
 
     async def put_key_policy(self, **params: Any) -> dict[str, Any]:
-        """Call PutKeyPolicy (boto3: ``KMS.Client.put_key_policy``)."""
+        """Call the PutKeyPolicy operation."""
         return await self._call("PutKeyPolicy", params)
 
     async def re_encrypt(self, **params: Any) -> dict[str, Any]:
-        """Call ReEncrypt (boto3: ``KMS.Client.re_encrypt``)."""
+        """Call the ReEncrypt operation."""
         return await self._call("ReEncrypt", params)
 
     async def replicate_key(self, **params: Any) -> dict[str, Any]:
-        """Call ReplicateKey (boto3: ``KMS.Client.replicate_key``)."""
+        """Call the ReplicateKey operation."""
         return await self._call("ReplicateKey", params)
 
     async def retire_grant(self, **params: Any) -> dict[str, Any]:
-        """Call RetireGrant (boto3: ``KMS.Client.retire_grant``)."""
+        """Call the RetireGrant operation."""
         return await self._call("RetireGrant", params)
 
     async def revoke_grant(self, **params: Any) -> dict[str, Any]:
-        """Call RevokeGrant (boto3: ``KMS.Client.revoke_grant``)."""
+        """Call the RevokeGrant operation."""
         return await self._call("RevokeGrant", params)
 
     async def rotate_key_on_demand(self, **params: Any) -> dict[str, Any]:
-        """Call RotateKeyOnDemand (boto3: ``KMS.Client.rotate_key_on_demand``)."""
+        """Call the RotateKeyOnDemand operation."""
         return await self._call("RotateKeyOnDemand", params)
 
     async def schedule_key_deletion(self, **params: Any) -> dict[str, Any]:
-        """Call ScheduleKeyDeletion (boto3: ``KMS.Client.schedule_key_deletion``)."""
+        """Call the ScheduleKeyDeletion operation."""
         return await self._call("ScheduleKeyDeletion", params)
 
     async def sign(self, **params: Any) -> dict[str, Any]:
-        """Call Sign (boto3: ``KMS.Client.sign``)."""
+        """Call the Sign operation."""
         return await self._call("Sign", params)
 
     async def tag_resource(self, **params: Any) -> dict[str, Any]:
-        """Call TagResource (boto3: ``KMS.Client.tag_resource``)."""
+        """Call the TagResource operation."""
         return await self._call("TagResource", params)
 
     async def untag_resource(self, **params: Any) -> dict[str, Any]:
-        """Call UntagResource (boto3: ``KMS.Client.untag_resource``)."""
+        """Call the UntagResource operation."""
         return await self._call("UntagResource", params)
 
     async def update_alias(self, **params: Any) -> dict[str, Any]:
-        """Call UpdateAlias (boto3: ``KMS.Client.update_alias``)."""
+        """Call the UpdateAlias operation."""
         return await self._call("UpdateAlias", params)
 
     async def update_custom_key_store(self, **params: Any) -> dict[str, Any]:
-        """Call UpdateCustomKeyStore (boto3: ``KMS.Client.update_custom_key_store``)."""
+        """Call the UpdateCustomKeyStore operation."""
         return await self._call("UpdateCustomKeyStore", params)
 
     async def update_key_description(self, **params: Any) -> dict[str, Any]:
-        """Call UpdateKeyDescription (boto3: ``KMS.Client.update_key_description``)."""
+        """Call the UpdateKeyDescription operation."""
         return await self._call("UpdateKeyDescription", params)
 
     async def update_primary_region(self, **params: Any) -> dict[str, Any]:
-        """Call UpdatePrimaryRegion (boto3: ``KMS.Client.update_primary_region``)."""
+        """Call the UpdatePrimaryRegion operation."""
         return await self._call("UpdatePrimaryRegion", params)
 
     async def verify(self, **params: Any) -> dict[str, Any]:
-        """Call Verify (boto3: ``KMS.Client.verify``)."""
+        """Call the Verify operation."""
         return await self._call("Verify", params)
 
     async def verify_mac(self, **params: Any) -> dict[str, Any]:
-        """Call VerifyMac (boto3: ``KMS.Client.verify_mac``)."""
+        """Call the VerifyMac operation."""
         return await self._call("VerifyMac", params)

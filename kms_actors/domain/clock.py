@@ -32,7 +32,8 @@ class SystemClock:
 
     async def sleep_until(self, deadline: float) -> None:
         """Sleep until the wall clock reaches ``deadline``."""
-        while (left := deadline - time.time()) > 0:
+        # Polling in naps (not one long sleep) notices wall-clock jumps; nothing else wakes us.
+        while (left := deadline - time.time()) > 0:  # noqa: ASYNC110
             await anyio.sleep(min(left, self.max_nap))
 
 

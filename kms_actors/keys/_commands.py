@@ -42,7 +42,10 @@ AWS_SERVICES = frozenset(
 
 def is_aws_managed_alias(alias_name: str) -> bool:
     """Say whether ``alias_name`` is a predefined AWS managed alias KMS creates on first use."""
-    return alias_name.startswith(AWS_ALIAS_PREFIX) and alias_name[len(AWS_ALIAS_PREFIX) :] in AWS_SERVICES
+    return (
+        alias_name.startswith(AWS_ALIAS_PREFIX)
+        and alias_name[len(AWS_ALIAS_PREFIX) :] in AWS_SERVICES
+    )
 
 
 def default_policy(partition: str, account_id: str) -> str:
@@ -184,10 +187,14 @@ class RegistryActor:
         r, caller = self.r, message.caller
         scope = (caller.account_id, caller.region)
         customer = message.key_manager == "CUSTOMER"
+        count = 0
         if customer:
-            count = r.customer_counts.get(scope)
-            if count is None:
-                count = await r.deps.store.keys.count_customer_keys(*scope)
+            cached = r.customer_counts.get(scope)
+            count = (
+                cached
+                if cached is not None
+                else await r.deps.store.keys.count_customer_keys(*scope)
+            )
             if count >= r.max_customer_keys:
                 raise LimitExceededException(
                     "The request was rejected because a quota was exceeded: at most "
@@ -210,7 +217,10 @@ class RegistryActor:
         material_record = MaterialRecord(
             key_id=key_id, version=1, material_id=material.material_id, wrapped=wrapped, created=now
         )
-        tags = [TagRecord(key_id=key_id, tag_key=k, tag_value=v) for k, v in sorted(dict(message.tags).items())]
+        tags = [
+            TagRecord(key_id=key_id, tag_key=k, tag_value=v)
+            for k, v in sorted(dict(message.tags).items())
+        ]
         await r.deps.store.keys.insert(key, material_record, tags)
         if customer:
             r.customer_counts[scope] = count + 1
@@ -236,7 +246,9 @@ class RegistryActor:
             NewKey(
                 caller=caller,
                 key_manager="AWS",
-                description=f"Default key that protects my {service} resources when no other key is defined",
+                description=(
+                    f"Default key that protects my {service} resources when no other key is defined"
+                ),
             )
         )
         return await self._insert_alias(caller, ref.name, key.key_id)

@@ -24,6 +24,7 @@ from kms_actors.errors import (
     NotFoundException,
     TagException,
 )
+from kms_actors.hsm import INVALID_CIPHERTEXT
 from kms_actors.keys.messages import (
     Admission,
     Admit,
@@ -164,7 +165,7 @@ class KeyActor:
             return Admission(key, material)
         entry = self._materials.get(material_id)
         if entry is None:
-            raise InvalidCiphertextException()
+            raise InvalidCiphertextException(INVALID_CIPHERTEXT)
         return Admission(key, entry[1])
 
     # --- lifecycle ---------------------------------------------------------------------------

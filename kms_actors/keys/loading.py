@@ -9,11 +9,15 @@ from kms_actors.errors import NotFoundException
 from kms_actors.keys.actor import KeyActor, KeyDeps
 
 
-async def unwrap_all(deps: KeyDeps, key: KeyRecord, records: list[MaterialRecord]) -> dict[bytes, tuple[MaterialRecord, Any]]:
+async def unwrap_all(
+    deps: KeyDeps, key: KeyRecord, records: list[MaterialRecord]
+) -> dict[bytes, tuple[MaterialRecord, Any]]:
     """Unwrap every material version of ``key`` (on the HSM pool's worker threads)."""
     materials: dict[bytes, tuple[MaterialRecord, Any]] = {}
     for record in records:
-        material = await deps.hsm.unwrap(key.arn, record.version, record.material_id, record.wrapped)
+        material = await deps.hsm.unwrap(
+            key.arn, record.version, record.material_id, record.wrapped
+        )
         materials[record.material_id] = (record, material)
     return materials
 

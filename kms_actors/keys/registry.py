@@ -174,7 +174,9 @@ class KeyRegistry:
 
     def list_aliases(self, account_id: str, region: str) -> list[AliasRecord]:
         """Return the aliases of an account and region, ordered by name."""
-        found = [a for (acct, reg, _), a in self.aliases.items() if acct == account_id and reg == region]
+        found = [
+            a for (acct, reg, _), a in self.aliases.items() if acct == account_id and reg == region
+        ]
         found.sort(key=lambda a: a.alias_name)
         return found
 

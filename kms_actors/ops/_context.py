@@ -42,10 +42,14 @@ def dry_run_check(request: Any) -> None:
         DryRunOperationException: ``DryRun`` was true and the request would have succeeded.
     """
     if getattr(request, "dry_run", msgspec.UNSET) is True:
-        raise DryRunOperationException("The request would have succeeded, but the DryRun option is set.")
+        raise DryRunOperationException(
+            "The request would have succeeded, but the DryRun option is set."
+        )
 
 
-def page(items: list[Any], limit: int, marker_of: Callable[[Any], str]) -> tuple[list[Any], str | None]:
+def page(
+    items: list[Any], limit: int, marker_of: Callable[[Any], str]
+) -> tuple[list[Any], str | None]:
     """Cut ``limit`` items from a list fetched with one extra; return them and the next marker."""
     if len(items) > limit:
         items = items[:limit]

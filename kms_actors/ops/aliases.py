@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kms_actors.domain.identifiers import ALIAS_PREFIX, AWS_ALIAS_PREFIX, alias_arn
+from kms_actors.domain.identifiers import ALIAS_PREFIX, AWS_ALIAS_PREFIX, KeyRef, alias_arn
 from kms_actors.domain.principal import Caller
 from kms_actors.domain.records import AliasRecord
 from kms_actors.errors import (
@@ -11,7 +11,8 @@ from kms_actors.errors import (
     ValidationException,
 )
 from kms_actors.keys import _commands as cmd
-from kms_actors.ops._context import Services, decode_marker, given, or_default, page
+from kms_actors.keys.messages import CheckState
+from kms_actors.ops._context import Handler, Services, decode_marker, given, or_default, page
 from kms_actors.wire import shapes as w
 
 
@@ -23,19 +24,23 @@ def _check_alias_name(name: str) -> None:
         NotAuthorizedException: The name is reserved for AWS managed keys.
     """
     if not name.startswith(ALIAS_PREFIX) or name == ALIAS_PREFIX:
-        raise ValidationException("Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")
+        raise ValidationException(
+            'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html'
+        )
     if name.startswith(AWS_ALIAS_PREFIX):
         raise NotAuthorizedException("")
 
 
-def _target(s: Services, caller: Caller, target_key_id: str) -> cmd.KeyRef:
+def _target(s: Services, caller: Caller, target_key_id: str) -> KeyRef:
     ref = s.registry.parse(caller, target_key_id)
     if ref.kind == "alias":
         raise ValidationException("Aliases must refer to keys. Not aliases")
     return ref
 
 
-async def create_alias(s: Services, caller: Caller, req: w.CreateAliasRequest) -> w.CreateAliasResponse:
+async def create_alias(
+    s: Services, caller: Caller, req: w.CreateAliasRequest
+) -> w.CreateAliasResponse:
     """CreateAlias: a unique name in the account and Region for a key.
 
     Raises:
@@ -50,7 +55,9 @@ async def create_alias(s: Services, caller: Caller, req: w.CreateAliasRequest) -
     return w.CreateAliasResponse()
 
 
-async def update_alias(s: Services, caller: Caller, req: w.UpdateAliasRequest) -> w.UpdateAliasResponse:
+async def update_alias(
+    s: Services, caller: Caller, req: w.UpdateAliasRequest
+) -> w.UpdateAliasResponse:
     """UpdateAlias: point an alias at another key.
 
     Raises:
@@ -63,7 +70,9 @@ async def update_alias(s: Services, caller: Caller, req: w.UpdateAliasRequest) -
     return w.UpdateAliasResponse()
 
 
-async def delete_alias(s: Services, caller: Caller, req: w.DeleteAliasRequest) -> w.DeleteAliasResponse:
+async def delete_alias(
+    s: Services, caller: Caller, req: w.DeleteAliasRequest
+) -> w.DeleteAliasResponse:
     """DeleteAlias (the key is not affected).
 
     Raises:
@@ -84,7 +93,9 @@ def _entry(caller: Caller, alias: AliasRecord) -> w.AliasListEntry:
     )
 
 
-async def list_aliases(s: Services, caller: Caller, req: w.ListAliasesRequest) -> w.ListAliasesResponse:
+async def list_aliases(
+    s: Services, caller: Caller, req: w.ListAliasesRequest
+) -> w.ListAliasesResponse:
     """ListAliases of the account and Region, or of one key; paged with Limit (default 50).
 
     Raises:
@@ -93,11 +104,11 @@ async def list_aliases(s: Services, caller: Caller, req: w.ListAliasesRequest) -
     """
     aliases = s.registry.list_aliases(caller.account_id, caller.region)
     if given(req.key_id):
-        ref = s.registry.parse(caller, req.key_id)
+        ref = s.registry.parse(caller, str(req.key_id))
         if ref.kind == "alias":
             raise ValidationException("KeyId must be a key ID or key ARN, not an alias.")
         key_id = await s.registry.resolve(caller, ref)
-        await s.registry.ask_key(ref, key_id, cmd.CheckState("ListAliases"))
+        await s.registry.ask_key(ref, key_id, CheckState("ListAliases"))
         aliases = [a for a in aliases if a.target_key_id == key_id]
     after = decode_marker(req.marker)
     if after is not None:
@@ -112,7 +123,7 @@ async def list_aliases(s: Services, caller: Caller, req: w.ListAliasesRequest) -
     return w.ListAliasesResponse(aliases=entries, truncated=True, next_marker=marker)
 
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "CreateAlias": create_alias,
     "UpdateAlias": update_alias,
     "DeleteAlias": delete_alias,

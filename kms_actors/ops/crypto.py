@@ -8,22 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from kms_actors.domain.principal import Caller
 from kms_actors.errors import (
     CustomKeyStoreNotFoundException,
     IncorrectKeyException,
     InvalidCiphertextException,
     InvalidKeyUsageException,
+    NotFoundException,
     ValidationException,
 )
+from kms_actors.hsm import INVALID_CIPHERTEXT
 from kms_actors.keys.messages import Admission, Admit
-from kms_actors.ops._context import Services, dry_run_check, given, or_default
+from kms_actors.ops._context import Handler, Services, dry_run_check, given, or_default
 from kms_actors.wire import shapes as w
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
-_INVALID_CIPHERTEXT = InvalidCiphertextException  # one fixed message, raised by hsm
 _DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 
 
@@ -55,7 +54,7 @@ async def _admit_blob(
     material_id = s.hsm.blob_material_id(blob)
     owner = await s.registry.find_material(material_id)
     if owner is None:
-        raise InvalidCiphertextException()
+        raise InvalidCiphertextException(INVALID_CIPHERTEXT)
     registry = s.registry
     if given(key_id):
         ref = registry.parse(caller, key_id)
@@ -68,10 +67,10 @@ async def _admit_blob(
         ref = registry.parse(caller, owner)
     try:
         admission: Admission = await registry.ask_key(ref, owner, Admit(operation, material_id))
-    except Exception as error:
+    except NotFoundException:
         # A blob of another account or Region: it must not reveal that the key exists.
-        if type(error).__name__ == "NotFoundException" and not given(key_id):
-            raise InvalidCiphertextException() from None
+        if not given(key_id):
+            raise InvalidCiphertextException(INVALID_CIPHERTEXT) from None
         raise
     return admission
 
@@ -86,8 +85,12 @@ async def encrypt(s: Services, caller: Caller, req: w.EncryptRequest) -> w.Encry
     admission = await _admit(s, caller, req.key_id, "Encrypt")
     _check_algorithm(req.encryption_algorithm, admission.key.arn)
     dry_run_check(req)
-    blob = await s.hsm.encrypt(admission.material, req.plaintext, or_default(req.encryption_context, None))
-    return w.EncryptResponse(ciphertext_blob=blob, key_id=admission.key.arn, encryption_algorithm=SYMMETRIC)
+    blob = await s.hsm.encrypt(
+        admission.material, req.plaintext, or_default(req.encryption_context, None)
+    )
+    return w.EncryptResponse(
+        ciphertext_blob=blob, key_id=admission.key.arn, encryption_algorithm=SYMMETRIC
+    )
 
 
 def _require_blob(req: Any) -> bytes:
@@ -112,7 +115,9 @@ async def decrypt(s: Services, caller: Caller, req: w.DecryptRequest) -> w.Decry
     admission = await _admit_blob(s, caller, blob, req.key_id, "Decrypt")
     _check_algorithm(req.encryption_algorithm, admission.key.arn)
     dry_run_check(req)
-    plaintext = await s.hsm.decrypt(admission.material, blob, or_default(req.encryption_context, None))
+    plaintext = await s.hsm.decrypt(
+        admission.material, blob, or_default(req.encryption_context, None)
+    )
     return w.DecryptResponse(
         key_id=admission.key.arn,
         plaintext=plaintext,
@@ -134,7 +139,9 @@ async def re_encrypt(s: Services, caller: Caller, req: w.ReEncryptRequest) -> w.
     destination = await _admit(s, caller, req.destination_key_id, "ReEncryptTo")
     _check_algorithm(req.destination_encryption_algorithm, destination.key.arn)
     dry_run_check(req)
-    plaintext = await s.hsm.decrypt(source.material, blob, or_default(req.source_encryption_context, None))
+    plaintext = await s.hsm.decrypt(
+        source.material, blob, or_default(req.source_encryption_context, None)
+    )
     new_blob = await s.hsm.encrypt(
         destination.material, plaintext, or_default(req.destination_encryption_context, None)
     )
@@ -163,7 +170,9 @@ def _data_key_size(req: Any) -> int:
     return _DATA_KEY_BYTES[req.key_spec]
 
 
-async def generate_data_key(s: Services, caller: Caller, req: w.GenerateDataKeyRequest) -> w.GenerateDataKeyResponse:
+async def generate_data_key(
+    s: Services, caller: Caller, req: w.GenerateDataKeyRequest
+) -> w.GenerateDataKeyResponse:
     """Return a fresh data key in plaintext and wrapped under the KMS key; nothing is stored.
 
     Raises:
@@ -206,7 +215,9 @@ async def generate_data_key_without_plaintext(
     )
 
 
-async def generate_random(s: Services, caller: Caller, req: w.GenerateRandomRequest) -> w.GenerateRandomResponse:
+async def generate_random(
+    s: Services, caller: Caller, req: w.GenerateRandomRequest
+) -> w.GenerateRandomResponse:
     """Return 1-1024 random bytes.
 
     Raises:
@@ -219,13 +230,15 @@ async def generate_random(s: Services, caller: Caller, req: w.GenerateRandomRequ
             "constraint: Member must not be null"
         )
     if given(req.custom_key_store_id):
-        raise CustomKeyStoreNotFoundException(f"Custom key store {req.custom_key_store_id} does not exist.")
+        raise CustomKeyStoreNotFoundException(
+            f"Custom key store {req.custom_key_store_id} does not exist."
+        )
     if given(req.recipient):
         raise ValidationException("Recipient is not supported by this service yet.")
     return w.GenerateRandomResponse(plaintext=await s.hsm.random(req.number_of_bytes))
 
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "Encrypt": encrypt,
     "Decrypt": decrypt,
     "ReEncrypt": re_encrypt,
@@ -233,5 +246,3 @@ HANDLERS = {
     "GenerateDataKeyWithoutPlaintext": generate_data_key_without_plaintext,
     "GenerateRandom": generate_random,
 }
-
-_ = msgspec  # msgspec.UNSET is compared through the helpers

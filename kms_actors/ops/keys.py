@@ -15,7 +15,7 @@ from kms_actors.errors import (
 )
 from kms_actors.keys import messages as m
 from kms_actors.keys._commands import NewKey
-from kms_actors.ops._context import Services, decode_marker, given, or_default, page
+from kms_actors.ops._context import Handler, Services, decode_marker, given, or_default, page
 from kms_actors.wire import shapes as w
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
@@ -69,13 +69,17 @@ async def create_key(s: Services, caller: Caller, req: w.CreateKeyRequest) -> w.
         raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec}")
     origin = or_default(req.origin, "AWS_KMS")
     if origin != "AWS_KMS":
-        raise UnsupportedOperationException(f"Origin {origin} is not supported by this service yet.")
+        raise UnsupportedOperationException(
+            f"Origin {origin} is not supported by this service yet."
+        )
     if given(req.custom_key_store_id):
         raise CustomKeyStoreNotFoundException(
             f"Custom key store {req.custom_key_store_id} does not exist."
         )
     if req.multi_region is True:
-        raise UnsupportedOperationException("Multi-Region keys are not supported by this service yet.")
+        raise UnsupportedOperationException(
+            "Multi-Region keys are not supported by this service yet."
+        )
     policy = or_default(req.policy, None)
     if policy is not None:
         check_policy_document(policy)
@@ -100,7 +104,9 @@ def check_policy_document(policy: str) -> None:
         raise MalformedPolicyDocumentException("Policy document must be a JSON object.")
 
 
-async def describe_key(s: Services, caller: Caller, req: w.DescribeKeyRequest) -> w.DescribeKeyResponse:
+async def describe_key(
+    s: Services, caller: Caller, req: w.DescribeKeyRequest
+) -> w.DescribeKeyResponse:
     """DescribeKey (an ``alias/aws/<service>`` creates the AWS managed key on first use).
 
     Raises:
@@ -151,7 +157,9 @@ async def enable_key(s: Services, caller: Caller, req: w.EnableKeyRequest) -> w.
     return w.EnableKeyResponse()
 
 
-async def disable_key(s: Services, caller: Caller, req: w.DisableKeyRequest) -> w.DisableKeyResponse:
+async def disable_key(
+    s: Services, caller: Caller, req: w.DisableKeyRequest
+) -> w.DisableKeyResponse:
     """DisableKey: once it returns, no crypto request admitted later succeeds.
 
     Raises:
@@ -198,7 +206,7 @@ async def cancel_key_deletion(
     return w.CancelKeyDeletionResponse(key_id=key.arn)
 
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "CreateKey": create_key,
     "DescribeKey": describe_key,
     "ListKeys": list_keys,

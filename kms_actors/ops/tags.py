@@ -6,11 +6,13 @@ from kms_actors.domain.principal import Caller
 from kms_actors.domain.records import TagRecord
 from kms_actors.errors import InvalidMarkerException
 from kms_actors.keys import messages as m
-from kms_actors.ops._context import Services, decode_marker, or_default, page
+from kms_actors.ops._context import Handler, Services, decode_marker, or_default, page
 from kms_actors.wire import shapes as w
 
 
-async def tag_resource(s: Services, caller: Caller, req: w.TagResourceRequest) -> w.TagResourceResponse:
+async def tag_resource(
+    s: Services, caller: Caller, req: w.TagResourceRequest
+) -> w.TagResourceResponse:
     """TagResource: add or overwrite tags (at most 50 per key).
 
     Raises:
@@ -22,7 +24,9 @@ async def tag_resource(s: Services, caller: Caller, req: w.TagResourceRequest) -
     return w.TagResourceResponse()
 
 
-async def untag_resource(s: Services, caller: Caller, req: w.UntagResourceRequest) -> w.UntagResourceResponse:
+async def untag_resource(
+    s: Services, caller: Caller, req: w.UntagResourceRequest
+) -> w.UntagResourceResponse:
     """UntagResource.
 
     Raises:
@@ -54,7 +58,7 @@ async def list_resource_tags(
     return w.ListResourceTagsResponse(tags=entries, truncated=True, next_marker=marker)
 
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "TagResource": tag_resource,
     "UntagResource": untag_resource,
     "ListResourceTags": list_resource_tags,

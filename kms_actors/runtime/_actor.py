@@ -9,7 +9,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import anyio
 import anyio.lowlevel
 import msgspec
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from kms_actors.errors import KmsError, KMSInternalException
 from kms_actors.runtime._reply import Reply
@@ -39,7 +39,7 @@ class ActorRef(Generic[M]):
 
     __slots__ = ("_send", "name")
 
-    def __init__(self, name: str, send: ObjectSendStream[Envelope]) -> None:
+    def __init__(self, name: str, send: MemoryObjectSendStream[Envelope]) -> None:
         self.name = name
         self._send = send
 
@@ -64,7 +64,6 @@ class ActorRef(Generic[M]):
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             raise ActorStopped(self.name) from None
 
-
     def tell_nowait(self, message: M) -> bool:
         """Queue ``message`` if the mailbox has room; return whether it was queued."""
         try:
@@ -81,7 +80,7 @@ class Mailbox(Generic[M]):
         send, receive = anyio.create_memory_object_stream[Envelope](size)
         self.ref: ActorRef[M] = ActorRef(name, send)
         self._send = send
-        self.receive: ObjectReceiveStream[Envelope] = receive
+        self.receive: MemoryObjectReceiveStream[Envelope] = receive
 
     def drain(self, error: Callable[[], BaseException]) -> int:
         """Answer every queued ask with ``error()`` and close the mailbox; return how many.

@@ -118,12 +118,19 @@ def _compile_map(shape: ShapeDef) -> _Check:
     element = _scalar(shape.value.shape) if _is_scalar(shape.value.shape) else None
     value_rule = messages.nested("Map value", element.declared) if element else ""
     check_value = None if element else _check(shape.value.shape)
+    plain = key.plain_string and element is not None and element.plain_string
 
     def check_map(value: Any, path: str, context: Context) -> None:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             raise SerializationException(messages.mismatch(value, "map"))
         if sized:
             _check_size(shape, value, path, context, display)
+        if plain:  # e.g. an encryption context: only types to check.
+            for entry_key, entry in value.items():
+                if type(entry_key) is not str or type(entry) is not str:
+                    break
+            else:
+                return
         keys_failed = values_failed = False
         for entry_key, entry in value.items():
             measured = key.measure(entry_key, context)
@@ -137,7 +144,7 @@ def _compile_map(shape: ShapeDef) -> _Check:
                     values_failed = True
             elif check_value is not None:
                 check_value(entry, f"{path}.{entry_key}", context)
-        shown = display(value) if display else None
+        shown = display(value) if display and (keys_failed or values_failed) else None
         if keys_failed:
             context.fail(path, shown, key_rule)
         if values_failed:
@@ -153,7 +160,7 @@ def _compile_structure(shape: ShapeDef) -> _Check:
     )
 
     def check_structure(value: Any, path: str, context: Context) -> None:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             raise SerializationException(messages.mismatch(value, "structure"))
         prefix = f"{path}." if path else ""
         for member, lower, required, check in members:

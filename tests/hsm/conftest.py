@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hsm_support import ARN, random_root
 
 from kms_actors.hsm import Material, RootKey
 from kms_actors.hsm._material import generate_material
+from tests.hsm.hsm_support import ARN, random_root
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -9,7 +9,6 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFHMAC, CounterLocation, Mode
-from hsm_support import ARN, OTHER_ARN
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,6 +17,7 @@ from kms_actors.errors import InvalidCiphertextException
 from kms_actors.hsm import Material, blob_material_id
 from kms_actors.hsm._blob import HEADER_BYTES, INVALID_CIPHERTEXT, MIN_BLOB_BYTES, open_blob, seal
 from kms_actors.hsm._material import KDF_LABEL, derive_message_key, generate_material
+from tests.hsm.hsm_support import ARN, OTHER_ARN
 
 # Hypothesis forbids function-scoped fixtures in @given tests, so these are module-level.
 SECRET = os.urandom(32)

@@ -7,7 +7,6 @@ import threading
 
 import anyio
 import pytest
-from hsm_support import ARN, OTHER_ARN, random_root, until
 
 from kms_actors.errors import InvalidCiphertextException, KMSInternalException
 from kms_actors.hsm import (
@@ -19,6 +18,7 @@ from kms_actors.hsm import (
     open_hsm_pool,
 )
 from kms_actors.hsm._pool import MAX_BATCH
+from tests.hsm.hsm_support import ARN, OTHER_ARN, random_root, until
 
 pytestmark = pytest.mark.anyio
 

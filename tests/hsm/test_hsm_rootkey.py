@@ -11,12 +11,12 @@ import stat
 from collections.abc import Iterator
 
 import pytest
-from hsm_support import ARN, OTHER_ARN, random_root
 
 from kms_actors.errors import KMSInternalException
 from kms_actors.hsm import Material, RootKey
 from kms_actors.hsm._material import generate_material
 from kms_actors.hsm._rootkey import _create_key_file, unwrap_material, wrap_material
+from tests.hsm.hsm_support import ARN, OTHER_ARN, random_root
 
 GENERIC = KMSInternalException().message
 

@@ -1,0 +1,1 @@
+"""The audit trail (CloudTrail-shaped events); built by the audit issue."""

@@ -1,0 +1,1 @@
+"""The HTTP JSON API (AWS KMS wire protocol); built by the HTTP API issue."""
