@@ -30,14 +30,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _serve(settings: Settings) -> None:
-    async with open_service(settings) as service:
-        print(
-            f"kms-actors {__version__}: engine running, data in {service.settings.data_path} "
-            "(the HTTP API is not part of this build yet; use the embedded client "
-            "kms_actors.open_kms). Ctrl-C stops.",
-            flush=True,
-        )
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with open_service(settings, http=True) as service:
+            assert service.http_address is not None
+            host, port = service.http_address
+            print(
+                f"kms-actors {__version__} listening on http://{host}:{port} "
+                f"(data in {service.settings.data_path}). Ctrl-C stops.",
+                flush=True,
+            )
             async for signum in signals:
                 log.info("received %s, shutting down", signal.Signals(signum).name)
                 return

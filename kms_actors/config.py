@@ -41,6 +41,22 @@ class HttpSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = 4599
+    max_body_bytes: int = 1_048_576  # larger requests get 413 RequestEntityTooLargeException
+    shutdown_timeout_seconds: float = 10.0  # in-flight requests may finish within this
+    # Development mode: accept ANY credentials without checking signatures (account taken from a
+    # 12-digit access key id, else service.default_account_id). Never use it in production.
+    dev_mode: bool = False
+
+
+class IdentitySettings(_Section):
+    """One principal allowed to sign requests (an IAM user, role or account root)."""
+
+    access_key_id: str
+    secret_access_key: str
+    account_id: str
+    arn: str
+    session_token: str | None = None
+    user_id: str = ""
 
 
 class RootKeySettings(_Section):
@@ -75,6 +91,7 @@ class Settings(_Section):
     root_key: RootKeySettings = msgspec.field(default_factory=RootKeySettings)
     hsm: HsmSettings = msgspec.field(default_factory=HsmSettings)
     keys: KeySettings = msgspec.field(default_factory=KeySettings)
+    identities: list[IdentitySettings] = msgspec.field(default_factory=list)
 
     @property
     def data_path(self) -> pathlib.Path:
@@ -91,6 +108,8 @@ class Settings(_Section):
 
 _RULES: Mapping[str, tuple[float, float]] = {
     "http.port": (0, 65535),
+    "http.max_body_bytes": (1024, 1 << 30),
+    "http.shutdown_timeout_seconds": (0, 3600),
     "hsm.workers": (1, 256),
     "keys.max_customer_keys": (1, 10_000_000),
     "keys.passivate_after_seconds": (0.01, 10**9),
@@ -136,12 +155,15 @@ def load_settings(
     except msgspec.ValidationError as error:
         raise ConfigError(f"invalid setting {_setting_of(str(error))}") from None
     _check_ranges(settings)
+    _check_identities(settings)
     return settings
 
 
 def _setting_names() -> dict[str, tuple[str, ...]]:
     names: dict[str, tuple[str, ...]] = {}
     for section in Settings.__struct_fields__:
+        if section == "identities":
+            continue  # a list of tables: set in the file, not by environment variables
         section_type = Settings.__annotations__[section]
         cls = globals()[section_type] if isinstance(section_type, str) else section_type
         names[section] = cls.__struct_fields__
@@ -163,4 +185,21 @@ def _check_ranges(settings: Settings) -> None:
         if not low <= value <= high:
             raise ConfigError(
                 f"invalid setting {dotted}: {value} is not between {low:g} and {high:g}"
+            )
+
+
+def _check_identities(settings: Settings) -> None:
+    seen: set[str] = set()
+    for index, identity in enumerate(settings.identities):
+        where = f"identities[{index}]"
+        if identity.access_key_id in seen:
+            raise ConfigError(
+                f"invalid setting {where}.access_key_id: duplicate {identity.access_key_id}"
+            )
+        seen.add(identity.access_key_id)
+        if not (len(identity.account_id) == 12 and identity.account_id.isdigit()):
+            raise ConfigError(f"invalid setting {where}.account_id: must be 12 digits")
+        if not identity.arn.startswith("arn:") or f":{identity.account_id}:" not in identity.arn:
+            raise ConfigError(
+                f"invalid setting {where}.arn: must be an ARN in account {identity.account_id}"
             )

@@ -8,15 +8,18 @@ what is still queued, then the pool and the store close.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator
 
 import anyio
 
+from kms_actors.auth import Identity, IdentityStore, SigV4Verifier
 from kms_actors.config import Settings, load_settings
 from kms_actors.domain.clock import Clock, SystemClock
 from kms_actors.hsm import HsmPool, RootKey, open_hsm_pool
+from kms_actors.http import serve_http
 from kms_actors.keys import DeletionScheduler, KeyDeps, KeyRegistry
 from kms_actors.keys._commands import PurgeKey
 from kms_actors.ops import Router, Services
@@ -47,6 +50,8 @@ class Service:
         self.scheduler = scheduler
         self.router = router
         self.clock = clock
+        self.http_address: tuple[str, int] | None = None  # (host, port) when serving HTTP
+        self.status: dict[str, object] = {"status": "starting", "service": "kms_actors"}
 
 
 def load_root_key(settings: Settings) -> RootKey:
@@ -61,11 +66,39 @@ def load_root_key(settings: Settings) -> RootKey:
     return RootKey.load_or_create(settings.root_key_path)
 
 
+def identity_store(settings: Settings) -> IdentityStore:
+    """Return the identities the configuration declares."""
+    if settings.http.dev_mode:
+        log.warning(
+            "development mode is ON: any credentials are accepted and signatures are not "
+            "checked; never expose this server"
+        )
+    return IdentityStore(
+        (
+            Identity(
+                access_key_id=i.access_key_id,
+                secret_access_key=i.secret_access_key,
+                account_id=i.account_id,
+                arn=i.arn,
+                session_token=i.session_token,
+                user_id=i.user_id,
+            )
+            for i in settings.identities
+        ),
+        dev_mode=settings.http.dev_mode,
+        default_account_id=settings.service.default_account_id,
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_service(
-    settings: Settings | None = None, *, clock: Clock | None = None
+    settings: Settings | None = None, *, clock: Clock | None = None, http: bool = False
 ) -> AsyncIterator[Service]:
-    """Start the service and yield it; leaving the block shuts it down cleanly."""
+    """Start the service and yield it; leaving the block shuts it down cleanly.
+
+    With ``http=True`` the HTTP API listens on ``http.host``/``http.port`` (0 picks a free
+    port; see ``service.http_address``).
+    """
     settings = settings or load_settings()
     clock = clock or SystemClock()
     root = load_root_key(settings)
@@ -110,6 +143,21 @@ async def open_service(
                 router=router,
                 clock=clock,
             )
+            if http:
+                verifier = SigV4Verifier(identity_store(settings), now=clock.now)
+                service.http_address = await tg.start(
+                    functools.partial(
+                        serve_http,
+                        router,
+                        verifier,
+                        host=settings.http.host,
+                        port=settings.http.port,
+                        max_body_bytes=settings.http.max_body_bytes,
+                        shutdown_timeout=settings.http.shutdown_timeout_seconds,
+                        status=service.status,
+                    )
+                )
+            service.status["status"] = "ok"
             log.info("kms_actors service ready (data dir %s)", settings.data_path)
             try:
                 yield service

@@ -59,8 +59,10 @@ _EDITABLE = frozenset({S.ENABLED, S.DISABLED, S.PENDING_IMPORT, S.UNAVAILABLE})
 # Which states allow each key operation. Operations not listed are allowed in every state.
 ALLOWED: Mapping[str, frozenset[KeyState]] = {
     **{op: frozenset({S.ENABLED}) for op in CRYPTO_OPS},
-    "EnableKey": frozenset({S.ENABLED, S.DISABLED}),
-    "DisableKey": frozenset({S.ENABLED, S.DISABLED}),
+    # On an Unavailable key (custom key store disconnected) these succeed; the new state takes
+    # effect when the key store is back.
+    "EnableKey": frozenset({S.ENABLED, S.DISABLED, S.UNAVAILABLE}),
+    "DisableKey": frozenset({S.ENABLED, S.DISABLED, S.UNAVAILABLE}),
     "ScheduleKeyDeletion": frozenset({S.ENABLED, S.DISABLED, S.PENDING_IMPORT, S.UNAVAILABLE}),
     "CancelKeyDeletion": frozenset({S.PENDING_DELETION}),
     "UpdateKeyDescription": _EDITABLE,
@@ -68,14 +70,18 @@ ALLOWED: Mapping[str, frozenset[KeyState]] = {
     "UntagResource": _EDITABLE,
     "CreateAlias": _EDITABLE,
     "UpdateAlias": _EDITABLE,
-    "PutKeyPolicy": _EDITABLE,
-    "CreateGrant": frozenset({S.ENABLED, S.DISABLED, S.PENDING_IMPORT}),
-    "EnableKeyRotation": frozenset({S.ENABLED}),
-    "DisableKeyRotation": frozenset({S.ENABLED}),
+    "PutKeyPolicy": _EDITABLE | {S.PENDING_DELETION},
+    "CreateGrant": frozenset({S.ENABLED, S.UNAVAILABLE}),
+    # Rotation and import on PendingImport/Unavailable keys are refused by the key's origin
+    # (UnsupportedOperationException), which the operation checks after the state.
+    "EnableKeyRotation": frozenset({S.ENABLED, S.PENDING_IMPORT, S.UNAVAILABLE}),
+    "DisableKeyRotation": frozenset({S.ENABLED, S.PENDING_IMPORT, S.UNAVAILABLE}),
     "RotateKeyOnDemand": frozenset({S.ENABLED}),
-    "GetParametersForImport": frozenset({S.PENDING_IMPORT, S.ENABLED, S.DISABLED}),
-    "ImportKeyMaterial": frozenset({S.PENDING_IMPORT, S.ENABLED, S.DISABLED}),
-    "DeleteImportedKeyMaterial": frozenset({S.PENDING_IMPORT, S.ENABLED, S.DISABLED}),
+    "GetParametersForImport": frozenset({S.PENDING_IMPORT, S.ENABLED, S.DISABLED, S.UNAVAILABLE}),
+    "ImportKeyMaterial": frozenset({S.PENDING_IMPORT, S.ENABLED, S.DISABLED, S.UNAVAILABLE}),
+    "DeleteImportedKeyMaterial": frozenset(
+        {S.PENDING_IMPORT, S.ENABLED, S.DISABLED, S.UNAVAILABLE}
+    ),
 }
 
 _STATE_WORDS: Mapping[KeyState, str] = {

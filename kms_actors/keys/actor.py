@@ -61,6 +61,20 @@ _AWS_MANAGED_FORBIDDEN = frozenset(
 )
 
 
+def check_tags(tags: tuple[tuple[str, str], ...], total: int) -> None:
+    """Check tags as AWS does.
+
+    Raises:
+        TagException: A tag key starts with the reserved ``aws:`` or the key would have more
+            than 50 tags.
+    """
+    for tag_key, _value in tags:
+        if tag_key.lower().startswith("aws:"):
+            raise TagException("Tags beginning with aws: are reserved")
+    if total > MAX_TAGS:
+        raise TagException(f"Cannot exceed {MAX_TAGS} tags per resource")
+
+
 class DeletionTimers(Protocol):
     """What the key actor needs from the scheduler."""
 
@@ -223,13 +237,9 @@ class KeyActor:
     async def _tag(self, tags: tuple[tuple[str, str], ...]) -> None:
         self._check_managed("TagResource")
         states.check(KeyState(self.key.key_state), "TagResource", self.key.arn)
-        for tag_key, _value in tags:
-            if tag_key.lower().startswith("aws:"):
-                raise TagException("Tags beginning with aws: are reserved")
         merged = {t.tag_key: t.tag_value for t in self._tags}
         merged.update(dict(tags))
-        if len(merged) > MAX_TAGS:
-            raise TagException(f"Cannot exceed {MAX_TAGS} tags per resource")
+        check_tags(tags, len(merged))
         records = [TagRecord(key_id=self.key.key_id, tag_key=k, tag_value=v) for k, v in tags]
         await self._store.tags.put(self.key.key_id, records)
         self._tags = [

@@ -15,6 +15,7 @@ from kms_actors.errors import (
 )
 from kms_actors.keys import messages as m
 from kms_actors.keys._commands import NewKey
+from kms_actors.keys.actor import check_tags
 from kms_actors.ops._context import Handler, Services, decode_marker, given, or_default, page
 from kms_actors.wire import shapes as w
 
@@ -84,6 +85,7 @@ async def create_key(s: Services, caller: Caller, req: w.CreateKeyRequest) -> w.
     if policy is not None:
         check_policy_document(policy)
     tags = tuple((t.tag_key, t.tag_value) for t in or_default(req.tags, []))
+    check_tags(tags, len(dict(tags)))
     key = await s.registry.command(
         NewKey(caller=caller, description=or_default(req.description, ""), policy=policy, tags=tags)
     )

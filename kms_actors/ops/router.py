@@ -16,7 +16,7 @@ from kms_actors.domain.principal import Caller
 from kms_actors.errors import KmsError, KMSInternalException, UnsupportedOperationException
 from kms_actors.ops import aliases, crypto, keys, tags
 from kms_actors.ops._context import Handler, Services
-from kms_actors.wire import OPERATIONS, decode_request
+from kms_actors.wire import OPERATIONS, decode_json_request, decode_request, to_json
 
 log = logging.getLogger("kms_actors.ops")
 
@@ -71,10 +71,21 @@ class Router:
         request = decode_request(operation, params, blobs_are_base64=blobs_are_base64)
         return await self.call(operation, request, caller)
 
+    async def call_json(self, operation: str, body: bytes, caller: Caller) -> bytes:
+        """Run an operation from an AWS JSON 1.1 body and return the JSON response body.
+
+        Raises:
+            UnknownOperationException, UnsupportedOperationException: Not an operation we run.
+            SerializationException, ValidationException: The body does not fit the model.
+            KmsError: As ``call``.
+        """
+        if operation not in self._table:
+            raise _unsupported(operation)
+        request = decode_json_request(operation, body)
+        return to_json(await self.call(operation, request, caller))
+
 
 def _unsupported(operation: str) -> KmsError:
     if operation in OPERATIONS:
         return UnsupportedOperationException(f"{operation} is not supported by kms_actors yet.")
-    from kms_actors.errors import UnknownOperationException
-
-    return UnknownOperationException(f"Unknown operation {operation}")
+    return UnknownOperationException()

@@ -124,6 +124,12 @@ async def run_actor(actor: Actor[Any], mailbox: Mailbox[Any]) -> None:
     receive = mailbox.receive
     streak = 0
     while True:
+        # Let other tasks run now and then during a long burst. This sits before taking the
+        # next message, so a cancellation here can never strand a message already taken.
+        streak += 1
+        if streak >= _FAIRNESS:
+            streak = 0
+            await anyio.lowlevel.checkpoint()
         try:
             message, reply = receive.receive_nowait()
         except anyio.WouldBlock:
@@ -134,11 +140,6 @@ async def run_actor(actor: Actor[Any], mailbox: Mailbox[Any]) -> None:
                 return
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             return
-        else:
-            streak += 1
-            if streak >= _FAIRNESS:
-                streak = 0
-                await anyio.lowlevel.checkpoint()
         if isinstance(message, Stop):
             if reply is not None:
                 reply.set(None)

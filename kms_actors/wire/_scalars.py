@@ -35,11 +35,11 @@ class Context:
             self.failures.append(messages.failure(path, shown, rule))
 
 
+# A compiled shape: check(value, path, context), raising SerializationException on bad types.
+Check = Callable[[Any, str, Context], None]
 # A scalar's type check: returns what its constraints measure (str, byte length or int value).
 _Measure = Callable[[Any, Context], Any]
-
-
-_Check = Callable[[Any, str, Context], None]
+_Holds = Callable[[Any], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +49,9 @@ class Scalar:
     # Type-checks a value and returns what the constraints look at.
     measure: _Measure
     # Whether a measured value meets every constraint; None when the shape has none.
-    ok: Callable[[Any], bool] | None
+    ok: _Holds | None
     # Checks a member value and records its failures, one by one.
-    check: _Check
+    check: Check
     # Every rule, in the order Coral lists them for list elements and map keys/values.
     declared: tuple[str, ...]
     # An unconstrained string: a container of these only needs a type check per item.
@@ -63,7 +63,7 @@ SCALAR_TYPES: Final = frozenset(
 )
 _BASE64_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _BASE64_VALUES: Final = {character: index for index, character in enumerate(_BASE64_ALPHABET)}
-_ALPHABET: Final = _BASE64_ALPHABET.encode("ascii")
+_BASE64_BYTES: Final = _BASE64_ALPHABET.encode("ascii")
 # Java regex constructs Python's re lacks or reads differently; none occur in the KMS model.
 _UNSUPPORTED_REGEX: Final = re.compile(r"\\[pPQEhHRXGz]|&&|\(\?<[A-Za-z]|\\x\{")
 
@@ -95,7 +95,7 @@ def decoded_length(text: str, sensitive: bool) -> int:
     if size % 4:
         raise SerializationException(messages.base64_length(size))
     # What is left once the alphabet is deleted must be the padding, at the end.
-    rest = text.encode("ascii").translate(None, _ALPHABET) if text.isascii() else None
+    rest = text.encode("ascii").translate(None, _BASE64_BYTES) if text.isascii() else None
     if rest is None or len(rest) > 2 or (rest and not text.endswith(rest.decode())):
         raise SerializationException(_base64_diagnosis(text, sensitive))
     pads = len(rest)
@@ -180,7 +180,7 @@ _MEASURES: Final[dict[str, _Measure]] = {
 }
 
 
-def _all(predicates: list[Callable[[Any], bool]]) -> Callable[[Any], bool] | None:
+def _all(predicates: list[_Holds]) -> _Holds | None:
     if len(predicates) <= 1:
         return predicates[0] if predicates else None
     if len(predicates) == 2:
@@ -193,59 +193,68 @@ def _identity(measured: Any) -> Any:
     return measured
 
 
-def compile_scalar(shape: ShapeDef) -> Scalar:
-    """Compile a scalar shape's type check and constraints.
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    fast: list[_Holds]  # Together they decide whether a value passes at all.
+    reported: list[tuple[_Holds, str]]  # Each failure, in the order Coral reports them.
+    declared: list[str]  # Every rule, in the order Coral lists them for elements and entries.
 
-    Raises:
-        ValueError: The shape's pattern would not translate to Python faithfully.
-    """
+
+def _rules(shape: ShapeDef) -> _Rules:
     kind = shape.type
     sized = kind in ("string", "blob")
     at_most = messages.length_at_most if sized else messages.value_at_most
     at_least = messages.length_at_least if sized else messages.value_at_least
     # A string measures as itself, a blob as its byte length and a number as its value.
     size: Callable[[Any], Any] = len if kind == "string" else _identity
-    # `fast` decides whether a value passes at all; `constraints` then names each failure, in
-    # the order Coral reports them one by one; `declared` lists every rule in the order Coral
-    # gives them for list elements and map keys/values.
-    fast: list[Callable[[Any], bool]] = []
-    constraints: list[tuple[Callable[[Any], bool], str]] = []
-    declared = [at_most(shape.max)] if shape.max is not None else []
-    declared += [at_least(shape.min)] if shape.min is not None else []
+    rules = _Rules([], [], [])
+    rules.declared.extend([at_most(shape.max)] if shape.max is not None else [])
+    rules.declared.extend([at_least(shape.min)] if shape.min is not None else [])
     if shape.pattern is not None:
         regex = java_pattern(shape.pattern)
-        fast.append(lambda text: regex.fullmatch(text) is not None)
-        constraints.append((fast[-1], messages.pattern(shape.pattern)))
-        declared.append(messages.pattern(shape.pattern))
+        rules.fast.append(lambda text: regex.fullmatch(text) is not None)
+        rules.reported.append((rules.fast[-1], messages.pattern(shape.pattern)))
+        rules.declared.append(messages.pattern(shape.pattern))
     floor = shape.min if shape.min is not None and (shape.min > 0 or not sized) else None
     ceiling = shape.max
     if floor is not None or ceiling is not None:
         low = floor if floor is not None else -math.inf
         high = ceiling if ceiling is not None else math.inf
         if kind == "string":
-            fast.append(lambda text: low <= len(text) <= high)
+            rules.fast.append(lambda text: low <= len(text) <= high)
         else:
-            fast.append(lambda measured: low <= measured <= high)
+            rules.fast.append(lambda measured: low <= measured <= high)
         if floor is not None:
-            constraints.append((lambda measured: size(measured) >= low, at_least(floor)))
+            rules.reported.append((lambda measured: size(measured) >= low, at_least(floor)))
         if ceiling is not None:
-            constraints.append((lambda measured: size(measured) <= high, at_most(ceiling)))
+            rules.reported.append((lambda measured: size(measured) <= high, at_most(ceiling)))
     if shape.enum:
         allowed = frozenset(shape.enum)
-        fast.append(lambda text: text in allowed)
-        constraints.append((fast[-1], messages.enum(shape.enum)))
-        declared.append(messages.enum(shape.enum))
-    ok = _all(fast)
-    measure = _blob_measure(shape.sensitive) if kind == "blob" else _MEASURES[kind]
-    shown = kind != "blob" and not shape.sensitive  # Blobs and secrets are never echoed.
+        rules.fast.append(lambda text: text in allowed)
+        rules.reported.append((rules.fast[-1], messages.enum(shape.enum)))
+        rules.declared.append(messages.enum(shape.enum))
+    return rules
+
+
+def compile_scalar(shape: ShapeDef) -> Scalar:
+    """Compile a scalar shape's type check and constraints.
+
+    Raises:
+        ValueError: The shape's pattern would not translate to Python faithfully.
+    """
+    rules = _rules(shape)
+    reported = tuple(rules.reported)
+    ok = _all(rules.fast)
+    measure = _blob_measure(shape.sensitive) if shape.type == "blob" else _MEASURES[shape.type]
+    shown = shape.type != "blob" and not shape.sensitive  # Blobs and secrets are never echoed.
 
     def check(value: Any, path: str, context: Context) -> None:
         measured = measure(value, context)
         if ok is not None and not ok(measured):
             echoed = messages.quoted(str(measured)) if shown else None
-            for holds, rule in constraints:
+            for holds, rule in reported:
                 if not holds(measured):
                     context.fail(path, echoed, rule)
 
-    plain_string = kind == "string" and ok is None
-    return Scalar(measure, ok, check, tuple(declared), plain_string)
+    plain_string = shape.type == "string" and ok is None
+    return Scalar(measure, ok, check, tuple(rules.declared), plain_string)

@@ -21,11 +21,7 @@ from kms_actors.errors import SerializationException, ValidationException
 from kms_actors.wire import _messages as messages
 from kms_actors.wire import _model
 from kms_actors.wire._model import ShapeDef
-from kms_actors.wire._scalars import SCALAR_TYPES, Context, Scalar, compile_scalar
-
-# A compiled shape: check(value, path, context), raising SerializationException on bad types.
-_Check = Callable[[Any, str, Context], None]
-
+from kms_actors.wire._scalars import SCALAR_TYPES, Check, Context, Scalar, compile_scalar
 
 _Display = Callable[[Any], str]
 
@@ -61,7 +57,7 @@ def _check_size(
         context.fail(path, display(value) if display else None, messages.length_at_most(shape.max))
 
 
-def _compile_scalar_list(shape: ShapeDef, element: Scalar) -> _Check:
+def _compile_scalar_list(shape: ShapeDef, element: Scalar) -> Check:
     # Coral reports failing elements once for the whole list, listing every element rule.
     sized = shape.min is not None or shape.max is not None
     display = _display(shape)
@@ -87,7 +83,7 @@ def _compile_scalar_list(shape: ShapeDef, element: Scalar) -> _Check:
     return check_scalar_list
 
 
-def _compile_list(shape: ShapeDef) -> _Check:
+def _compile_list(shape: ShapeDef) -> Check:
     assert shape.member is not None
     if _is_scalar(shape.member.shape):
         return _compile_scalar_list(shape, _scalar(shape.member.shape))
@@ -108,7 +104,7 @@ def _compile_list(shape: ShapeDef) -> _Check:
     return check_list
 
 
-def _compile_map(shape: ShapeDef) -> _Check:
+def _compile_map(shape: ShapeDef) -> Check:
     # Coral reports failing keys once and failing values once, keys first, listing every rule.
     assert shape.key is not None and shape.value is not None
     sized = shape.min is not None or shape.max is not None
@@ -153,7 +149,7 @@ def _compile_map(shape: ShapeDef) -> _Check:
     return check_map
 
 
-def _compile_structure(shape: ShapeDef) -> _Check:
+def _compile_structure(shape: ShapeDef) -> Check:
     members = tuple(
         (member, member[:1].lower() + member[1:], member in shape.required, _check(ref.shape))
         for member, ref in shape.members.items()
@@ -177,8 +173,8 @@ def _compile_structure(shape: ShapeDef) -> _Check:
 
 
 _SCALARS: Final[dict[str, Scalar]] = {}
-_CHECKS: Final[dict[str, _Check]] = {}
-_REQUESTS: Final[dict[str, _Check]] = {}
+_CHECKS: Final[dict[str, Check]] = {}
+_REQUESTS: Final[dict[str, Check]] = {}
 
 
 def _scalar(name: str) -> Scalar:
@@ -188,7 +184,7 @@ def _scalar(name: str) -> Scalar:
     return scalar
 
 
-def _check(name: str) -> _Check:
+def _check(name: str) -> Check:
     """Return the compiled check of shape ``name``, compiling it on first use."""
     check = _CHECKS.get(name)
     if check is not None:
