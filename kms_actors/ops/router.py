@@ -13,7 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from kms_actors.domain.principal import Caller
-from kms_actors.errors import KmsError, KMSInternalException, UnsupportedOperationException
+from kms_actors.errors import (
+    KmsError,
+    KMSInternalException,
+    UnknownOperationException,
+    UnsupportedOperationException,
+)
 from kms_actors.ops import aliases, crypto, keys, tags
 from kms_actors.ops._context import Handler, Services
 from kms_actors.wire import OPERATIONS, decode_json_request, decode_request, to_json
