@@ -197,7 +197,7 @@ class RequestEntityTooLargeException(KmsError):
 
 
 class MissingAuthenticationTokenException(KmsError):
-    status = 403
+    pass
 
 
 class UnrecognizedClientException(KmsError):

@@ -7,8 +7,12 @@ from xml.sax.saxutils import escape
 
 from kms_actors.auth import Identity
 from kms_actors.errors import (
+    ExpiredTokenException,
+    IncompleteSignatureException,
     InvalidClientTokenId,
+    InvalidSignatureException,
     KmsError,
+    MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
 
@@ -50,13 +54,21 @@ def get_caller_identity(identity: Identity, request_id: str) -> bytes:
     ).encode()
 
 
+# STS names the SigV4 failures differently from the JSON services.
+_STS_CODES: dict[type[KmsError], tuple[str, int]] = {
+    UnrecognizedClientException: ("InvalidClientTokenId", 403),
+    InvalidClientTokenId: ("InvalidClientTokenId", 403),
+    InvalidSignatureException: ("SignatureDoesNotMatch", 403),
+    ExpiredTokenException: ("ExpiredToken", 403),
+    IncompleteSignatureException: ("IncompleteSignature", 400),
+    MissingAuthenticationTokenException: ("MissingAuthenticationToken", 403),
+}
+
+
 def sts_error_of(error: KmsError) -> StsError:
-    """Translate an authentication error into STS's words (STS says InvalidClientTokenId)."""
-    if isinstance(error, UnrecognizedClientException | InvalidClientTokenId):
-        return StsError(
-            "InvalidClientTokenId", "The security token included in the request is invalid.", 403
-        )
-    return StsError(error.code, error.message, 403 if error.status == 403 else error.status)
+    """Translate an error into STS's words (e.g. SignatureDoesNotMatch, InvalidClientTokenId)."""
+    code, status = _STS_CODES.get(type(error), (error.code, error.status))
+    return StsError(code, error.message, status)
 
 
 def error_body(error: StsError, request_id: str) -> bytes:

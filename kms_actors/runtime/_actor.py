@@ -52,7 +52,14 @@ class ActorRef(Generic[M]):
         """
         reply: Reply[Any] = Reply()
         try:
-            await self._send.send((message, reply))
+            # Queue without yielding when there is room (anyio's send() always yields first,
+            # which costs a whole event-loop round trip per request); wait only when full.
+            self._send.send_nowait((message, reply))
+        except anyio.WouldBlock:
+            try:
+                await self._send.send((message, reply))
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                raise ActorStopped(self.name) from None
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             raise ActorStopped(self.name) from None
         return await reply.wait()

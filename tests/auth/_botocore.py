@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from unittest import mock
 from urllib.parse import urlsplit
 
-from botocore.auth import SigV4Auth, SigV4QueryAuth
+from botocore.auth import S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -91,8 +91,13 @@ def signed(
     at: datetime.datetime = SIGNED_AT,
     presign_expires: int | None = None,
     unsigned_payload: bool = False,
+    unsigned_query: bool = False,
 ) -> Sent:
-    """Return a request signed by botocore (header form, or presigned with an expiry)."""
+    """Return a request signed by botocore (header form, or presigned with an expiry).
+
+    ``unsigned_payload`` signs the header form with ``UNSIGNED-PAYLOAD``; ``unsigned_query``
+    presigns as S3 does (``UNSIGNED-PAYLOAD``, the path left as is).
+    """
     credentials = Credentials(access_key, secret, token)
     request = AWSRequest(method=method, url=url, data=data, headers=dict(headers))
     if unsigned_payload:
@@ -101,7 +106,8 @@ def signed(
     if presign_expires is None:
         signer = SigV4Auth(credentials, service, region)
     else:
-        signer = SigV4QueryAuth(credentials, service, region, expires=presign_expires)
+        query_signer = S3SigV4QueryAuth if unsigned_query else SigV4QueryAuth
+        signer = query_signer(credentials, service, region, expires=presign_expires)
     naive = at.astimezone(datetime.UTC).replace(tzinfo=None)
     with mock.patch("botocore.auth.get_current_datetime", return_value=naive):
         signer.add_auth(request)

@@ -253,4 +253,3 @@ def test_errors_carry_aws_codes_and_statuses() -> None:
         ("UnrecognizedClientException", 400),
         ("IncompleteSignatureException", 400),
     ]
-
