@@ -206,10 +206,12 @@ def _check_signature(
     headers: dict[str, str],
     body: bytes,
 ) -> None:
-    declared = headers.get("x-amz-content-sha256")
-    payloads = [UNSIGNED_PAYLOAD if declared == UNSIGNED_PAYLOAD else payload_hash(body)]
-    if signed.presigned and payloads[0] != UNSIGNED_PAYLOAD:
-        payloads.append(UNSIGNED_PAYLOAD)  # presigned URLs are often signed without the body
+    # The signature must cover the body: a header-signed request claiming UNSIGNED-PAYLOAD
+    # could otherwise be replayed with another body. Presigned URLs (bearer tokens by nature,
+    # usually signed without the body) may use UNSIGNED-PAYLOAD.
+    payloads = [payload_hash(body)]
+    if signed.presigned:
+        payloads.append(UNSIGNED_PAYLOAD)
     omit = "X-Amz-Signature" if signed.presigned else ""
     cpath, cquery = canonical_path(path), canonical_query(query, omit=omit)
     provided = _ascii(signed.signature)

@@ -118,7 +118,6 @@ class Load:
                 await self._closed_loop(share.concurrency or 1)
             tg.cancel_scope.cancel()
         cpu, wall = time.process_time() - cpu, now() - wall
-        self._emit(math.inf)
         last = max(self._seconds, default=-1)
         return WorkerResult(
             index=share.index,
@@ -138,9 +137,11 @@ class Load:
 
     def _pick(self) -> tuple[str, int]:
         ops, rng = self._ops, self._rng
-        op = ops[0] if len(ops) == 1 else ops[
-            bisect.bisect_right(self._cumulative, rng.random() * self._cumulative[-1])
-        ]
+        op = (
+            ops[0]
+            if len(ops) == 1
+            else ops[bisect.bisect_right(self._cumulative, rng.random() * self._cumulative[-1])]
+        )
         slots = self._share.slots[op]
         return op, slots[0] if len(slots) == 1 else slots[rng.randrange(len(slots))]
 
@@ -226,7 +227,7 @@ class Load:
         # Report every second that has fully passed, including empty ones (a stall shows as 0).
         if self._on_second is None:
             return
-        last = int(upto) if math.isfinite(upto) else max(self._seconds, default=-1) + 1
+        last = int(upto)
         for second in range(self._emitted, last):
             tally = self._seconds.get(second, Tally())
             self._on_second(SecondData(second=second, tally=tally.to_data()))

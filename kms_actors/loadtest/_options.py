@@ -190,7 +190,9 @@ def options_from_args(args: argparse.Namespace) -> Options:
         raise UsageError("--embedded runs the service in this process: --workers must be 1")
     mix, payload, keys, key_ids = _workload(args)
     if args.embedded and key_ids:
-        raise UsageError("--key-id cannot be used with --embedded (its data directory starts empty)")
+        raise UsageError(
+            "--key-id cannot be used with --embedded (its data directory starts empty)"
+        )
     concurrency, rate = _load(args, workers)
     duration, requests = _bounds(args)
     timeout = parse_seconds(args.timeout, "--timeout")

@@ -52,7 +52,9 @@ class Plan(msgspec.Struct, kw_only=True):
     deleted: int = 0
 
 
-def request_params(op: str, key: KeySlot | None, options: Options, payload: bytes) -> dict[str, Any]:
+def request_params(
+    op: str, key: KeySlot | None, options: Options, payload: bytes
+) -> dict[str, Any]:
     """Return the parameters (boto3-shaped: blobs as bytes) of one request of ``op``."""
     context = {"EncryptionContext": options.context} if options.context else {}
     key_id = key.key_id if key is not None else ""
@@ -65,7 +67,10 @@ def request_params(op: str, key: KeySlot | None, options: Options, payload: byte
         case "ReEncrypt":
             assert key is not None and key.ciphertext is not None
             contexts: dict[str, Any] = (
-                {"SourceEncryptionContext": options.context, "DestinationEncryptionContext": options.context}
+                {
+                    "SourceEncryptionContext": options.context,
+                    "DestinationEncryptionContext": options.context,
+                }
                 if options.context
                 else {}
             )
@@ -84,7 +89,9 @@ def request_params(op: str, key: KeySlot | None, options: Options, payload: byte
     raise AssertionError(op)
 
 
-def request_table(plan: Plan, options: Options) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, list[int]]]:
+def request_table(
+    plan: Plan, options: Options
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, list[int]]]:
     """Return every distinct request of the run and, per operation, the indexes of its requests."""
     requests: list[tuple[str, dict[str, Any]]] = []
     slots: dict[str, list[int]] = {}
@@ -114,7 +121,9 @@ async def setup_call(
                 await anyio.sleep(0.2 * 2**attempt)
                 continue
             if error.code in _AUTH_CODES:
-                raise UsageError(f"{target.description} rejected the credentials: {error}") from None
+                raise UsageError(
+                    f"{target.description} rejected the credentials: {error}"
+                ) from None
             if key is not None:
                 raise UsageError(f"key {key} cannot be used for {op}: {error}") from None
             raise UsageError(f"set-up call {op} failed: {error}") from None
@@ -170,9 +179,9 @@ async def _delete_keys(target: Target, plan: Plan) -> None:
             await target.call("ScheduleKeyDeletion", params)
             plan.deleted += 1
         except (CallFailed, Unreachable) as error:
-            print(
-                f"kms-actors loadtest: warning: key {key_id} was not scheduled for deletion: {error}",
-                file=sys.stderr,
+            sys.stderr.write(
+                f"kms-actors loadtest: warning: key {key_id} was not scheduled for deletion: "
+                f"{error}\n"
             )
 
 

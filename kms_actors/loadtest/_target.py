@@ -118,7 +118,9 @@ class HttpTarget:
         self._region = region
         self._credentials = credentials
 
-    def signed_headers(self, operation: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    def signed_headers(
+        self, operation: str, body: bytes, now: float | None = None
+    ) -> dict[str, str]:
         """Return the full headers of a signed JSON 1.1 request."""
         headers = {"Content-Type": JSON_11, "X-Amz-Target": f"TrentService.{operation}"}
         creds = self._credentials

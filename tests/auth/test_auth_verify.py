@@ -69,10 +69,14 @@ def test_date_header_instead_of_x_amz_date() -> None:
     request.verify_with(verifier())
 
 
-def test_unsigned_payload_header_form() -> None:
+def test_unsigned_payload_header_form_is_refused() -> None:
+    # A header-signed request must cover its body; otherwise it could be replayed with another.
     request = signed(unsigned_payload=True)
     assert request.headers["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"
-    request._replace(body=b'{"other": "body"}').verify_with(verifier())
+    with pytest.raises(InvalidSignatureException):
+        request.verify_with(verifier())
+    with pytest.raises(InvalidSignatureException):
+        request._replace(body=b'{"other": "body"}').verify_with(verifier())
 
 
 def test_declared_payload_hash_must_match_the_body() -> None:
