@@ -98,7 +98,15 @@ def wrk(
         )
     try:
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", script.name, url],
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "-s",
+                script.name,
+                url,
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -128,7 +136,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     print("| case | req/s | p50 µs | p99 µs | errors |\n|---|---:|---:|---:|---:|", flush=True)
     with tempfile.TemporaryDirectory() as data_dir:
-        port, bare_port = free_port(), free_port()
+        port, bare_port, minimal_port = free_port(), free_port(), free_port()
         env = dict(os.environ, KMS_ACTORS_SERVICE_DATA_DIR=data_dir)
         server = subprocess.Popen(
             [
@@ -148,10 +156,14 @@ def main() -> None:
         bare = subprocess.Popen(
             [sys.executable, "-m", "bench.bare_server", str(bare_port)], cwd=ROOT
         )
+        minimal = subprocess.Popen(
+            [sys.executable, "-m", "bench.minimal_server", str(minimal_port)], cwd=ROOT
+        )
         try:
             url = f"http://127.0.0.1:{port}/"
             wait_http(url + "health")
             wait_port(bare_port)
+            wait_port(minimal_port)
             kms = boto3.client(
                 "kms",
                 endpoint_url=url,
@@ -200,8 +212,14 @@ def main() -> None:
                 result["case"] = f"bare aiohttp POST {size} B"
                 results.append(result)
                 print(_row(result), flush=True)
+                minimal_url = f"http://127.0.0.1:{minimal_port}/"
+                headers = signed(minimal_url, "TrentService.Encrypt", body)
+                result = wrk(minimal_url, headers, body, args.seconds, args.connections)
+                result["case"] = f"minimal aiohttp+SigV4+AES-GCM {size} B"
+                results.append(result)
+                print(_row(result), flush=True)
         finally:
-            for process in (server, bare):
+            for process in (server, bare, minimal):
                 process.terminate()
                 process.wait(timeout=30)
     for size in (256, 4096):
@@ -214,7 +232,15 @@ def main() -> None:
                 for r in results
                 if r["case"] == f"HTTP {operation} {size} B, hot key"
             )
-            print(f"{operation} {size} B: {ours / bare_rate:.0%} of bare aiohttp")
+            minimal_rate = next(
+                r["ops_per_s"]
+                for r in results
+                if r["case"] == f"minimal aiohttp+SigV4+AES-GCM {size} B"
+            )
+            print(
+                f"{operation} {size} B: {ours / bare_rate:.0%} of bare aiohttp, "
+                f"{ours / minimal_rate:.0%} of the minimal SigV4+AES-GCM handler"
+            )
     path = pathlib.Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(

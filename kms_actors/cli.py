@@ -9,7 +9,7 @@ import sys
 
 import anyio
 
-from kms_actors import __version__
+from kms_actors import __version__, loadtest
 from kms_actors.config import ConfigError, Settings, load_settings
 from kms_actors.service import open_service
 
@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (overrides http.host)")
     serve.add_argument("--port", type=int, help="TCP port (overrides http.port)")
     serve.add_argument("--log-level", default="INFO")
+    loadtest.add_parser(sub)
     return parser
 
 
@@ -47,6 +48,9 @@ async def _serve(settings: Settings) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the command line."""
     args = _parser().parse_args(argv)
+    if args.command == "loadtest":
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        raise SystemExit(loadtest.run(args))
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -163,10 +163,17 @@ async def execute(options: Options) -> Report:
     """
     stopper = Stopper()
     outcome: list[Report] = []
+    failure: list[Exception] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(_watch_signals, stopper, tg.cancel_scope)
-        outcome.append(await _measure(options, stopper))
-        tg.cancel_scope.cancel()
+        try:
+            outcome.append(await _measure(options, stopper))
+        except Exception as error:  # raised below, outside the group, so not in an ExceptionGroup
+            failure.append(error)
+        finally:
+            tg.cancel_scope.cancel()
+    if failure:
+        raise failure[0]
     if not outcome:
         raise Interrupted()
     return outcome[0]
@@ -202,7 +209,7 @@ async def _measure(options: Options, stopper: Stopper) -> Report:
         Merged(results),
         started_at=started_at,
         target=target.description,
-        keys_created=len(plan.created),
+        keys_created=list(plan.created),
         keys_deleted=plan.deleted,
         interrupted=stopper.requested,
     )

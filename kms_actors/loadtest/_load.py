@@ -94,10 +94,12 @@ class Load:
         self._warmup_requests = 0
         self._budget = share.requests
         self._scheduler = anyio.CancelScope()
+        self._stopped = False
         self.measure_start = self.end = self.last_done = 0.0
 
     def stop(self) -> None:
         """Send nothing more; requests in flight finish and are counted."""
+        self._stopped = True
         self.end = min(self.end, now())
         self._scheduler.cancel()
 
@@ -106,6 +108,8 @@ class Load:
         share = self._share
         self.measure_start = self.last_done = start + share.warmup
         self.end = self.measure_start + share.duration if share.duration is not None else math.inf
+        if self._stopped:  # stopped before it started
+            self.end = start
         delay = start - now()
         if delay > 0:
             await anyio.sleep(delay)

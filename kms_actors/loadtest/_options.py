@@ -136,7 +136,19 @@ def _rate(text: str) -> float:
 
 def _region(args: argparse.Namespace) -> str:
     region: str | None = args.region or os.environ.get("AWS_REGION")
-    return region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    region = region or os.environ.get("AWS_DEFAULT_REGION")
+    if region or args.embedded:
+        return region or "us-east-1"
+    try:  # the AWS config file's region for the profile, as the SDKs do
+        import botocore.exceptions
+        import botocore.session
+    except ImportError:
+        return "us-east-1"
+    try:
+        configured = botocore.session.Session(profile=args.profile).get_config_variable("region")
+    except botocore.exceptions.BotoCoreError:
+        return "us-east-1"  # an unusable profile is reported when credentials are loaded
+    return str(configured or "us-east-1")
 
 
 def _workload(args: argparse.Namespace) -> tuple[dict[str, int], int, int, list[str]]:

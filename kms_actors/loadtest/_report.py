@@ -116,7 +116,7 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     region: str
     model: str
     options: dict[str, object]
-    keys_created: int
+    keys_created: list[str]  # by set-up; scheduled for deletion afterwards
     keys_scheduled_for_deletion: int
     interrupted: bool
     elapsed_s: float
@@ -161,7 +161,7 @@ def _generator(options: Options, merged: Merged) -> Generator:
     reasons: list[str] = []
     busy = [cpu for cpu in merged.cpu_percent if cpu >= CPU_LIMIT_PERCENT]
     if busy:
-        where = "the embedded service and generator" if options.embedded else "a worker"
+        where = "the process (embedded service + generator)" if options.embedded else "a worker"
         reasons.append(f"{where} used {max(busy):.0f}% CPU (limit {CPU_LIMIT_PERCENT:g}%)")
     late_percent = None
     if options.rate is not None and merged.lag.count:
@@ -208,7 +208,7 @@ def build_report(
     *,
     started_at: str,
     target: str,
-    keys_created: int,
+    keys_created: list[str],
     keys_deleted: int,
     interrupted: bool,
 ) -> Report:

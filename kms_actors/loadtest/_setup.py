@@ -144,9 +144,11 @@ async def _existing_key(target: Target, key_id: str, options: Options) -> None:
 
 async def _create_key(target: Target, plan: Plan) -> str:
     description = f"kms-actors loadtest (pid {os.getpid()}); deleted after the run"
-    answer = await setup_call(target, "CreateKey", {"Description": description})
-    key_id = str(answer["KeyMetadata"]["KeyId"])
-    plan.created.append(key_id)
+    # Shielded: a CreateKey cancelled in flight (Ctrl-C) would leave a key nobody deletes.
+    with anyio.CancelScope(shield=True):
+        answer = await setup_call(target, "CreateKey", {"Description": description})
+        key_id = str(answer["KeyMetadata"]["KeyId"])
+        plan.created.append(key_id)
     return key_id
 
 

@@ -88,7 +88,7 @@ def render_table(report: Report) -> str:
         rows.append(
             (
                 "clean-up",
-                f"{report.keys_scheduled_for_deletion} of {report.keys_created} "
+                f"{report.keys_scheduled_for_deletion} of {len(report.keys_created)} "
                 "created key(s) scheduled for deletion (7 days)",
             )
         )

@@ -29,11 +29,14 @@ _ANSWER: Final = msgspec.json.Decoder(dict[str, Any])
 
 
 class Credentials(msgspec.Struct, frozen=True):
-    """AWS credentials (kept out of reports and reprs of the options)."""
+    """AWS credentials (never in reports; the repr hides the secret and the token)."""
 
     access_key_id: str
     secret_access_key: str
     session_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Credentials(access_key_id={self.access_key_id!r}, ...)"
 
 
 class CallFailed(Exception):

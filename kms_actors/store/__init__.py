@@ -10,9 +10,22 @@ wrapped blobs.
 
 Callers never see ``sqlite3`` errors they are meant to handle: those become the exceptions
 below, or ``KeyError`` when a referenced key, alias or paging marker does not exist.
+
+``open_audit_store(data_dir)`` opens the audit log's own database (``audit.sqlite3``, ``_audit``):
+hash-chained event records, signed checkpoints and the prune anchor.
 """
 
 from kms_actors.store._aliases import AliasRepository, TagRepository
+from kms_actors.store._audit import (
+    AUDIT_DATABASE_NAME,
+    GENESIS_HASH,
+    AuditChainConflict,
+    AuditFilter,
+    AuditRecord,
+    AuditStore,
+    Checkpoint,
+    open_audit_store,
+)
 from kms_actors.store._errors import (
     AliasExists,
     KeyExists,
@@ -24,9 +37,16 @@ from kms_actors.store._keys import KeyRepository, MaterialRepository
 from kms_actors.store._store import DATABASE_NAME, Store, open_store
 
 __all__ = [
+    "AUDIT_DATABASE_NAME",
     "DATABASE_NAME",
+    "GENESIS_HASH",
     "AliasExists",
     "AliasRepository",
+    "AuditChainConflict",
+    "AuditFilter",
+    "AuditRecord",
+    "AuditStore",
+    "Checkpoint",
     "KeyExists",
     "KeyRepository",
     "MaterialExists",
@@ -35,5 +55,6 @@ __all__ = [
     "StoreError",
     "StoreVersionError",
     "TagRepository",
+    "open_audit_store",
     "open_store",
 ]
