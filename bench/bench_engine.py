@@ -85,6 +85,10 @@ async def embedded_case(
             try:
                 if operation == "Encrypt":
                     await kms.encrypt(KeyId=key_id, Plaintext=plaintext, EncryptionContext=context)
+                elif operation == "GenerateDataKey":
+                    await kms.generate_data_key(
+                        KeyId=key_id, KeySpec="AES_256", EncryptionContext=context
+                    )
                 else:
                     await kms.decrypt(CiphertextBlob=blobs[key_id], EncryptionContext=context)
             except kms_actors.KmsError:

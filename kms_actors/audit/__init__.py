@@ -1,1 +1,88 @@
-"""The audit trail (CloudTrail-shaped events); built by the audit issue."""
+"""The audit trail: CloudTrail-shaped events, written durably, chained by hash, queryable.
+
+How it is built:
+
+- ``_event``: ``AuditEvent`` (CloudTrail's record for KMS) and its builders
+  ``api_call_event`` / ``service_event``; ``_redact`` decides what of a request and its
+  response may be recorded (never plaintext, ciphertext or key material).
+- ``_chain``: the hash chain ``hash_n = SHA-256(hash_{n-1} || event_json_n)`` and checkpoints
+  signed by the HSM (``kms_actors.hsm.checkpoint_signer``).
+- ``_log``: ``open_audit_log`` / ``AuditLog``, the writer task: group commit (one transaction
+  and one fsync per batch), durable before ``record`` returns by default, failing closed.
+- ``_verify``: ``verify_chain`` (first broken, missing or reordered record) and
+  ``export_and_prune`` (JSON Lines export, then a prune that keeps the chain verifiable).
+- ``_query``: ``lookup_events`` (CloudTrail LookupEvents), ``list_events`` (the CLI) and
+  ``last_usage`` (GetKeyLastUsage).
+
+The records live in their own SQLite file, ``<data_dir>/audit.sqlite3`` (``kms_actors.store``).
+"""
+
+from kms_actors.audit._chain import decode_event, encode_event
+from kms_actors.audit._errors import (
+    InvalidEventCategoryException,
+    InvalidLookupAttributesException,
+    InvalidMaxResultsException,
+    InvalidNextTokenException,
+    InvalidTimeRangeException,
+    LookupEventsError,
+)
+from kms_actors.audit._event import (
+    AuditEvent,
+    Resource,
+    UserIdentity,
+    api_call_event,
+    format_event_time,
+    service_event,
+)
+from kms_actors.audit._log import AuditLog, open_audit_log
+from kms_actors.audit._query import (
+    TRACKED_OPERATIONS,
+    KeyLastUsage,
+    last_usage,
+    list_events,
+    lookup_events,
+)
+from kms_actors.audit._redact import READ_ONLY_OPERATIONS, redact_request, redact_response
+from kms_actors.audit._verify import (
+    ChainBroken,
+    VerifyProblem,
+    VerifyReport,
+    export_and_prune,
+    verify_chain,
+)
+from kms_actors.store import AuditRecord, AuditStore, open_audit_store
+
+__all__ = [
+    "READ_ONLY_OPERATIONS",
+    "TRACKED_OPERATIONS",
+    "AuditEvent",
+    "AuditLog",
+    "AuditRecord",
+    "AuditStore",
+    "ChainBroken",
+    "InvalidEventCategoryException",
+    "InvalidLookupAttributesException",
+    "InvalidMaxResultsException",
+    "InvalidNextTokenException",
+    "InvalidTimeRangeException",
+    "KeyLastUsage",
+    "LookupEventsError",
+    "Resource",
+    "UserIdentity",
+    "VerifyProblem",
+    "VerifyReport",
+    "api_call_event",
+    "decode_event",
+    "encode_event",
+    "export_and_prune",
+    "format_event_time",
+    "last_usage",
+    "list_events",
+    "lookup_events",
+    "open_audit_log",
+    "open_audit_store",
+    "redact_request",
+    "redact_response",
+    "service_event",
+    "verify_chain",
+]

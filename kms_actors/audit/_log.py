@@ -305,6 +305,7 @@ class AuditLog:
     async def _close(self) -> None:
         """Commit what is queued (one attempt), write a final checkpoint, refuse new events."""
         self._closing = True
+        self._checkpoint_due = True  # the final checkpoint covers the head
         self._failure = None  # one last attempt, even after failures
         await self._flush()
         unwritten = len(self._pending)

@@ -70,7 +70,12 @@ _REQUEST: dict[str, tuple[str, ...]] = {
     "CancelKeyDeletion": _KEY,
     "ConnectCustomKeyStore": ("CustomKeyStoreId",),
     "CreateAlias": ("AliasName", "TargetKeyId"),
-    "CreateCustomKeyStore": ("CustomKeyStoreName", "CloudHsmClusterId", "CustomKeyStoreType", *_XKS),
+    "CreateCustomKeyStore": (
+        "CustomKeyStoreName",
+        "CloudHsmClusterId",
+        "CustomKeyStoreType",
+        *_XKS,
+    ),
     "CreateGrant": (
         *_KEY,
         "GranteePrincipal",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Literal
 
 import anyio.to_thread
@@ -306,7 +306,9 @@ class AuditStore:
         )
         return [_record(row) for row in await self._db.fetch(sql, params)]
 
-    async def iterate(self, from_seq: int = 0, *, page: int = 1000) -> AsyncIterator[AuditRecord]:
+    async def iterate(
+        self, from_seq: int = 0, *, page: int = 1000
+    ) -> AsyncGenerator[AuditRecord, None]:
         """Yield every record with ``seq >= from_seq`` in chain order, reading page by page."""
         after = from_seq - 1
         while True:

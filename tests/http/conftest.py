@@ -9,6 +9,7 @@ Region of the SigV4 scope picks the namespace), so they can share the server.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import pathlib
@@ -117,8 +118,10 @@ def start_server(
 ) -> ServerProcess:
     """Start ``python -m kms_actors serve`` and return once ``GET /health`` answers 200."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir.parent / f"{data_dir.name}-server.log"
-    with log_path.open("ab") as log:
+    runs = itertools.count(1)
+    while (log_path := data_dir.parent / f"{data_dir.name}-server-{next(runs)}.log").exists():
+        pass
+    with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "kms_actors", "serve", "--host", "127.0.0.1"),
@@ -135,6 +138,7 @@ def start_server(
         if process.poll() is not None or time.monotonic() > deadline:
             with contextlib.suppress(OSError):
                 process.kill()
+            process.wait(timeout=10)
             pytest.fail(f"server did not start: {log_path.read_text(errors='replace')[-3000:]}")
         if not bound:
             found = _LISTENING.search(log_path.read_bytes())

@@ -148,7 +148,7 @@ def _statement(raw: object, index: int, kind: PolicyKind, *, variables: bool) ->
     )
     return Statement(
         spec,
-        _actions(lowered, f"{where}.{action_name}"),
+        _actions(action_values, f"{where}.{action_name}"),
         negate_actions=action_name == "NotAction",
         resource=_resources(
             resource_values,
@@ -205,12 +205,13 @@ def _pair(
 def _actions(patterns: tuple[str, ...], where: str) -> ActionMatcher:
     exact: set[str] = set()
     wild: list[Callable[[str], bool]] = []
-    for pattern in patterns:
-        if not _ACTION.fullmatch(pattern):
+    for written in patterns:
+        if not _ACTION.fullmatch(written):
             raise malformed(
                 where,
-                f"{pattern!r}: actions must be prefaced by a vendor, e.g. kms:Encrypt or kms:*",
+                f"{written!r}: actions must be prefaced by a vendor, e.g. kms:Encrypt or kms:*",
             )
+        pattern = written.lower()
         if "*" in pattern or "?" in pattern:
             wild.append(glob(pattern))
         else:

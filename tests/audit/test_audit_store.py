@@ -1,0 +1,189 @@
+"""The audit repository: its own SQLite file, chain continuity, queries, prune anchor."""
+
+from __future__ import annotations
+
+import pathlib
+import stat
+from collections.abc import Sequence
+
+import msgspec
+import pytest
+
+from kms_actors.audit import AuditEvent, encode_event
+from kms_actors.audit._chain import chain_hash, unchained_record
+from kms_actors.domain.clock import FakeClock
+from kms_actors.store import (
+    AUDIT_DATABASE_NAME,
+    GENESIS_HASH,
+    AuditChainConflict,
+    AuditFilter,
+    AuditRecord,
+    AuditStore,
+    Checkpoint,
+    StoreVersionError,
+    open_audit_store,
+)
+
+from .audit_support import BOB, KEY_ARN, KEY_ID, OTHER_KEY_ARN, START, caller, event
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Every store test runs on aiosqlite (asyncio) and on the thread adapter (Trio)."""
+    return str(request.param)
+
+
+def chained(events: Sequence[AuditEvent], head: tuple[int, bytes] = (0, GENESIS_HASH)) -> list[AuditRecord]:
+    seq, prev = head
+    records = []
+    for item in events:
+        seq += 1
+        json = encode_event(item)
+        record_hash = chain_hash(prev, json)
+        records.append(
+            msgspec.structs.replace(
+                unchained_record(item, json), seq=seq, prev_hash=prev, hash=record_hash
+            )
+        )
+        prev = record_hash
+    return records
+
+
+async def test_own_file_private_and_wal(store: AuditStore, data_dir: pathlib.Path) -> None:
+    assert store.path == data_dir / AUDIT_DATABASE_NAME
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert store.schema_version == 1
+    rows = await store.execute_for_tests("PRAGMA journal_mode")
+    assert rows[0][0] == "wal"
+
+
+async def test_records_survive_reopening(data_dir: pathlib.Path, clock: FakeClock) -> None:
+    records = chained([event(0), event(1)])
+    async with open_audit_store(data_dir, clock=clock) as store:
+        await store.append(records)
+    async with open_audit_store(data_dir, clock=clock) as store:
+        assert await store.query(limit=10, descending=False) == [
+            msgspec.structs.replace(r, resources=()) for r in records
+        ]
+        assert await store.last() == (2, records[-1].hash)
+
+
+async def test_newer_schema_is_refused(data_dir: pathlib.Path, clock: FakeClock) -> None:
+    async with open_audit_store(data_dir, clock=clock) as store:
+        await store.execute_for_tests("PRAGMA user_version = 99")
+    with pytest.raises(StoreVersionError):
+        async with open_audit_store(data_dir, clock=clock):
+            pass
+
+
+async def test_append_must_continue_the_chain(store: AuditStore) -> None:
+    first, second = chained([event(0), event(1)])
+    with pytest.raises(AuditChainConflict):
+        await store.append([second])  # seq 2 before seq 1
+    with pytest.raises(AuditChainConflict):
+        await store.append([msgspec.structs.replace(first, prev_hash=b"\x01" * 32)])
+    with pytest.raises(AuditChainConflict):
+        await store.append([second, first])
+    assert await store.count() == 0
+    await store.append([first])
+    with pytest.raises(AuditChainConflict):
+        await store.append([first])  # a second writer with a stale head
+    await store.append([second])
+    assert await store.last() == (2, second.hash)
+
+
+async def test_append_with_checkpoint_is_one_transaction(store: AuditStore) -> None:
+    records = chained([event(0), event(1)])
+    checkpoint = Checkpoint(seq=2, hash=records[1].hash, signature=b"s" * 32, created=START)
+    await store.append(records, checkpoint)
+    assert await store.checkpoints() == [checkpoint]
+    assert await store.last_checkpoint() == checkpoint
+    with pytest.raises(AuditChainConflict):
+        await store.add_checkpoint(msgspec.structs.replace(checkpoint, hash=b"x" * 32))
+
+
+async def test_query_filters(store: AuditStore) -> None:
+    bob = caller(BOB, access_key_id="AKIABOB")
+    await store.append(
+        chained(
+            [
+                event(0),
+                event(1, who=bob, operation="DescribeKey"),
+                event(2, key_arn=OTHER_KEY_ARN),
+                event(3, operation="DisableKey"),
+            ]
+        )
+    )
+
+    async def seqs(**where: object) -> list[int]:
+        found = await store.query(AuditFilter(**where), limit=10)  # type: ignore[arg-type]
+        return [record.seq for record in found]
+
+    assert await seqs() == [4, 3, 2, 1]
+    assert await seqs(resource=KEY_ARN) == [4, 2, 1]
+    assert await seqs(resource=KEY_ID) == [4, 2, 1]
+    assert await seqs(principal_arn=BOB) == [2]
+    assert await seqs(username="Bob") == [2]
+    assert await seqs(access_key_id="AKIABOB") == [2]
+    assert await seqs(event_name="DisableKey") == [4]
+    assert await seqs(event_names=("DisableKey", "DescribeKey")) == [4, 2]
+    assert await seqs(read_only=False) == [4]
+    assert await seqs(start=START + 1, end=START + 2) == [3, 2]
+    assert await seqs(resource=KEY_ARN, read_only=True, start=START + 1) == [2]
+    assert await seqs(account_id="444455556666") == []
+
+
+async def test_query_pages_both_ways(store: AuditStore) -> None:
+    await store.append(chained([event(n) for n in range(5)]))
+    page = await store.query(limit=2)
+    assert [r.seq for r in page] == [5, 4]
+    page = await store.query(limit=2, after_seq=4)
+    assert [r.seq for r in page] == [3, 2]
+    page = await store.query(AuditFilter(resource=KEY_ARN), limit=2, after_seq=2)
+    assert [r.seq for r in page] == [1]
+    page = await store.query(limit=3, after_seq=1, descending=False)
+    assert [r.seq for r in page] == [2, 3, 4]
+
+
+async def test_iterate_in_pages(store: AuditStore) -> None:
+    await store.append(chained([event(n) for n in range(7)]))
+    assert [r.seq async for r in store.iterate(3, page=2)] == [3, 4, 5, 6, 7]
+
+
+async def test_prune_keeps_an_anchor(store: AuditStore, clock: FakeClock) -> None:
+    records = chained([event(n) for n in range(5)])
+    await store.append(records)
+    await store.add_checkpoint(
+        Checkpoint(seq=2, hash=records[1].hash, signature=b"s" * 32, created=START)
+    )
+    assert await store.cut_seq(START + 3) == 3
+    assert await store.cut_seq(START + 100) == 5
+    assert await store.tracking_start() == clock.now()
+    anchor = Checkpoint(seq=3, hash=records[2].hash, signature=b"a" * 32, created=START + 10)
+    with pytest.raises(AuditChainConflict):
+        await store.prune(msgspec.structs.replace(anchor, hash=b"x" * 32), tracking_start=0)
+    assert await store.prune(anchor, tracking_start=START + 3) == 3
+    assert await store.anchor() == anchor
+    assert await store.checkpoints() == []
+    assert [r.seq async for r in store.iterate()] == [4, 5]
+    assert await store.query(AuditFilter(resource=KEY_ID), limit=10, descending=False) == [
+        msgspec.structs.replace(r, resources=()) for r in records[3:]
+    ]
+    assert await store.tracking_start() == START + 3
+    # Pruning everything: the anchor is the head the chain continues from.
+    last = Checkpoint(seq=5, hash=records[4].hash, signature=b"a" * 32, created=START + 11)
+    assert await store.prune(last, tracking_start=START + 6) == 2
+    assert await store.last() == (5, records[4].hash)
+    await store.append(chained([event(9)], head=(5, records[4].hash)))
+    assert await store.count() == 1
+
+
+async def test_synchronous_setting(data_dir: pathlib.Path) -> None:
+    async with open_audit_store(data_dir, synchronous="NORMAL") as store:
+        assert (await store.execute_for_tests("PRAGMA synchronous"))[0][0] == 1
+    with pytest.raises(ValueError, match="synchronous"):
+        async with open_audit_store(data_dir, synchronous="OFF"):  # type: ignore[arg-type]
+            pass
