@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
-from kms_actors.domain.policy import ConditionValue, compile_policy
+from kms_actors.domain.policy import ConditionValue, compile_policy, encryption_context_keys
 from tests.policy._world import ACCT, ALICE, APP, CAROL, ctx, document
 
 EC = "kms:EncryptionContext:app"
 KEYS = "kms:EncryptionContextKeys"
+PATTERN = "arn:aws:someservice:*:111122223333:finance/*"
 SOURCE = "arn:aws:someservice:us-east-2:999999999999:store/abc:111122223333:finance/document.txt"
 
 T, F = True, False
@@ -142,9 +143,9 @@ ROWS: list[Row] = [
      {"aws:SourceIp": "8.8.8.8"}, T),
     ("not-ip-missing", {"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, {}, T),
     # ARNs: ArnLike matches each of the six parts separately, StringLike does not.
-    ("arn-like-parts", {"ArnLike": {"aws:SourceArn": "arn:aws:someservice:*:111122223333:finance/*"}},
+    ("arn-like-parts", {"ArnLike": {"aws:SourceArn": PATTERN}},
      {"aws:SourceArn": SOURCE}, F),
-    ("string-like-spans", {"StringLike": {"aws:SourceArn": "arn:aws:someservice:*:111122223333:finance/*"}},
+    ("string-like-spans", {"StringLike": {"aws:SourceArn": PATTERN}},
      {"aws:SourceArn": SOURCE}, T),
     ("arn-equals-wild", {"ArnEquals": {"aws:SourceArn": "arn:aws:s3:::bucket-*"}},
      {"aws:SourceArn": "arn:aws:s3:::bucket-1"}, T),
@@ -302,3 +303,19 @@ def test_a_resource_with_a_variable() -> None:
     assert (
         policy.evaluate(ctx(APP, resource=f"arn:aws:kms:us-east-1:{ACCT}:key/")) == "NotApplicable"
     )
+
+
+def test_encryption_context_keys() -> None:
+    keys = encryption_context_keys({"App": "Billing", "tenant": "t1"})
+    assert keys == {
+        "kms:encryptioncontext:app": "Billing",
+        "kms:encryptioncontext:tenant": "t1",
+        "kms:encryptioncontextkeys": ("App", "tenant"),
+    }
+    assert encryption_context_keys({}) == {}
+    condition = {
+        "StringEquals": {"kms:EncryptionContext:app": "Billing"},
+        "ForAllValues:StringEquals": {KEYS: ["App", "tenant"]},
+    }
+    assert _holds(condition, ALICE, keys)
+    assert not _holds({"Null": {KEYS: "false"}}, ALICE, encryption_context_keys(None))

@@ -106,6 +106,11 @@ def test_access_denied_message_shape(decision: Decision, tail: str) -> None:
     )
 
 
+def test_an_allowed_decision_has_no_refusal_message() -> None:
+    with pytest.raises(ValueError, match="allows"):
+        access_denied_message(ctx(ROOT), Decision(True, "allowed by the key policy", "key-policy"))
+
+
 def test_a_session_is_named_by_its_session_arn_in_the_message() -> None:
     request = ctx(APP, "kms:Decrypt")
     decision = decide(request, key_policy({"Effect": "Allow", "Principal": {"AWS": ROOT},
@@ -121,14 +126,16 @@ FIVE_STATEMENTS = json.dumps(
         "Statement": [
             {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*",
              "Resource": "*"},
-            {"Sid": "Admins", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCT}:role/Admin"},
+            {"Sid": "Admins", "Effect": "Allow",
+             "Principal": {"AWS": f"arn:aws:iam::{ACCT}:role/Admin"},
              "Action": ["kms:Create*", "kms:Describe*", "kms:Put*", "kms:Get*", "kms:Delete*"],
              "Resource": "*"},
             {"Sid": "Use", "Effect": "Allow", "Principal": {"AWS": [ALICE, APP_ROLE]},
              "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"],
              "Resource": "*",
              "Condition": {"StringEquals": {"kms:EncryptionContext:app": "billing"},
-                           "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["app", "tenant"]}}},
+                           "ForAllValues:StringEquals":
+                               {"kms:EncryptionContextKeys": ["app", "tenant"]}}},
             {"Sid": "Grants", "Effect": "Allow", "Principal": {"AWS": APP_ROLE},
              "Action": ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"], "Resource": "*",
              "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},

@@ -123,7 +123,9 @@ def _identities(sets: list[list[Any]]) -> list[Policy]:
 
 @given(
     allows=st.lists(statements(effect="Allow"), max_size=6),
-    identity_allows=st.lists(st.lists(statements(effect="Allow", identity=True), min_size=1), max_size=2),
+    identity_allows=st.lists(
+        st.lists(statements(effect="Allow", identity=True), min_size=1), max_size=2
+    ),
     request=contexts,
     where=st.sampled_from(["key", "identity"]),
     spot=st.integers(min_value=0, max_value=6),

@@ -19,6 +19,7 @@ from kms_actors.domain.policy._context import (
     CallerIdentity,
     ConditionValue,
     RequestContext,
+    encryption_context_keys,
     identify,
 )
 from kms_actors.domain.policy._decide import (
@@ -60,6 +61,7 @@ __all__ = [
     "compile_policy",
     "decide",
     "default_key_policy",
+    "encryption_context_keys",
     "identify",
     "lockout_check",
     "resource_account",

@@ -81,8 +81,8 @@ def _compile(text: str, kind: PolicyKind) -> Policy:
     if version not in VERSIONS:
         raise malformed(
             "Version",
-            f"The policy must contain a valid version string: {' or '.join(VERSIONS)}, "
-            f"not {describe(version)}",
+            f"{' or '.join(VERSIONS)} expected, not {describe(version)}",
+            aws="The policy must contain a valid version string.",
         )
     if "Id" in document and not isinstance(document["Id"], str):
         raise malformed("Id", "must be a string")
@@ -99,7 +99,8 @@ def _compile(text: str, kind: PolicyKind) -> Policy:
             if sid in sids:
                 raise malformed(
                     f"Statement[{index}].Sid",
-                    f"Statement IDs (SID) in a single policy must be unique: {sid!r} repeats",
+                    f"{sid!r} repeats",
+                    aws="Statement IDs (SID) in a single policy must be unique.",
                 )
             sids.add(sid)
         statements.append(statement)
@@ -168,7 +169,7 @@ def _principal(
     has, has_not = "Principal" in raw, "NotPrincipal" in raw
     if kind == "identity":
         if has or has_not:
-            raise malformed(where, "Policy document should not specify a principal.")
+            raise malformed(where, "", aws="Policy document should not specify a principal.")
         return None, ()
     if has and has_not:
         raise malformed(where, "a statement cannot have both Principal and NotPrincipal")
@@ -191,7 +192,7 @@ def _pair(
         if kind == "key" or (name == "Resource" and kind == "trust"):
             return None
         what = "actions" if name == "Action" else "resources"
-        raise malformed(where, f"Policy statement must contain {what}.")
+        raise malformed(where, "", aws=f"Policy statement must contain {what}.")
     value = raw[present]
     values = value if isinstance(value, list) else [value]
     if not values or not all(isinstance(v, str) and v for v in values):

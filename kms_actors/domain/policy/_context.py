@@ -84,6 +84,23 @@ class RequestContext(msgspec.Struct, frozen=True, kw_only=True):
         return identify(self.principal_arn, self.principal_account, self.role_arn)
 
 
+def encryption_context_keys(context: Mapping[str, str] | None) -> dict[str, ConditionValue]:
+    """Return the condition keys of a request's encryption context.
+
+    ``kms:EncryptionContext:<key>`` for each pair (the key part, like every condition key
+    name, is matched case-insensitively; values keep their case) and
+    ``kms:EncryptionContextKeys``, which is absent when the context is empty. Of pairs whose
+    keys differ only by case the first wins; AWS advises against such contexts.
+    """
+    if not context:
+        return {}
+    keys: dict[str, ConditionValue] = {}
+    for name, value in context.items():
+        keys.setdefault(f"kms:encryptioncontext:{name.lower()}", value)
+    keys["kms:encryptioncontextkeys"] = tuple(context)
+    return keys
+
+
 class CallerIdentity(NamedTuple):
     """A parsed principal: what kind it is and the identities it is made of."""
 
@@ -94,11 +111,6 @@ class CallerIdentity(NamedTuple):
     name: str = ""  # user name, or role name for a role or session
     role_arn: str = ""  # the role of a session (or the role itself), path included if known
     role_arn_known: bool = False  # role_arn came from the context, so its path is reliable
-
-    @property
-    def root_arn(self) -> str:
-        """The ARN of the caller's account root."""
-        return f"arn:{self.partition}:iam::{self.account}:root"
 
 
 @functools.lru_cache(maxsize=4096)

@@ -124,7 +124,12 @@ def access_denied_message(ctx: RequestContext, decision: Decision) -> str:
     For example: ``User: arn:aws:iam::111122223333:user/dev is not authorized to perform:
     kms:Encrypt on resource: arn:aws:kms:...:key/... because no resource-based policy allows
     the kms:Encrypt action``.
+
+    Raises:
+        ValueError: ``decision`` allows the request.
     """
+    if decision.allowed:
+        raise ValueError("the decision allows the request: there is nothing to refuse")
     return (
         f"User: {ctx.principal_arn} is not authorized to perform: {ctx.action} "
         f"on resource: {ctx.resource} {decision.reason}"

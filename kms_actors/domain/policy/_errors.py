@@ -10,9 +10,19 @@ KEY_POLICY_MAX_BYTES: Final = 32_768
 INVALID_PRINCIPALS: Final = "Policy contains a statement with one or more invalid principals."
 
 
-def malformed(where: str, detail: str) -> MalformedPolicyDocumentException:
-    """Return MalformedPolicyDocumentException naming the element at fault."""
-    return MalformedPolicyDocumentException(f"{where}: {detail}" if where else detail)
+def malformed(where: str, detail: str, *, aws: str = "") -> MalformedPolicyDocumentException:
+    """Return MalformedPolicyDocumentException naming the element at fault.
+
+    ``aws`` is the sentence AWS answers with for this fault, when one is known: it leads the
+    message, and the location and detail follow.
+    """
+    located = f"{where}: {detail}" if where and detail else where or detail
+    return MalformedPolicyDocumentException(f"{aws} {located}" if aws else located)
+
+
+def invalid_principal(where: str, detail: str) -> MalformedPolicyDocumentException:
+    """Return AWS's invalid-principals error, with where and why."""
+    return malformed(where, detail, aws=INVALID_PRINCIPALS)
 
 
 def too_large(size: int) -> LimitExceededException:

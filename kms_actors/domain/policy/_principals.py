@@ -16,7 +16,7 @@ import re
 from typing import Final, NamedTuple
 
 from kms_actors.domain.policy._context import CallerIdentity
-from kms_actors.domain.policy._errors import INVALID_PRINCIPALS, describe, malformed
+from kms_actors.domain.policy._errors import describe, invalid_principal
 
 NONE: Final = 0
 ACCOUNT: Final = 1  # matched only as a member of a named account
@@ -85,10 +85,9 @@ def compile_principals(value: object, where: str) -> Principals:
     if value == "*":
         return Principals(True, frozenset(), frozenset(), frozenset(), frozenset(), (("*", ()),))
     if not isinstance(value, dict) or not value:
-        raise malformed(
+        raise invalid_principal(
             where,
-            f'{INVALID_PRINCIPALS} Expected "*" or an object such as '
-            f'{{"AWS": ...}}, not {describe(value)}',
+            f'Expected "*" or an object such as {{"AWS": ...}}, not {describe(value)}',
         )
     wildcard = False
     accounts: set[str] = set()
@@ -99,7 +98,7 @@ def compile_principals(value: object, where: str) -> Principals:
     for kind, raw in value.items():
         here = f"{where}.{kind}"
         if kind not in _TYPES:
-            raise malformed(here, f"{INVALID_PRINCIPALS} Unknown principal type {kind!r}.")
+            raise invalid_principal(here, f"Unknown principal type {kind!r}.")
         names = _names(raw, here)
         spec.append((kind, tuple(names)))
         for name in names:
@@ -107,10 +106,9 @@ def compile_principals(value: object, where: str) -> Principals:
                 wildcard |= _add_aws(name, here, accounts, arns, roles)
             elif kind == "Service":
                 if not _SERVICE.fullmatch(name):
-                    raise malformed(
+                    raise invalid_principal(
                         here,
-                        f"{INVALID_PRINCIPALS} {name!r} is not a service "
-                        "principal such as s3.amazonaws.com.",
+                        f"{name!r} is not a service principal such as s3.amazonaws.com.",
                     )
                 services.add(name)
             # Federated and CanonicalUser principals parse but match no caller of this service.
@@ -128,10 +126,9 @@ def _names(raw: object, where: str) -> list[str]:
     items: list[object] = raw if isinstance(raw, list) else [raw]
     names = [n for n in items if isinstance(n, str) and n]
     if not names or len(names) != len(items):
-        raise malformed(
+        raise invalid_principal(
             where,
-            f"{INVALID_PRINCIPALS} Expected a string or a non-empty list "
-            f"of strings, not {describe(raw)}.",
+            f"Expected a string or a non-empty list of strings, not {describe(raw)}.",
         )
     return names
 
@@ -146,9 +143,9 @@ def _add_aws(
         return False
     match = _AWS_ARN.fullmatch(name)
     if match is None:
-        raise malformed(
+        raise invalid_principal(
             where,
-            f"{INVALID_PRINCIPALS} {name!r} is not an account id, an "
+            f"{name!r} is not an account id, an "
             "account root ARN, an IAM user or role ARN, an assumed-role session "
             'ARN or "*" (wildcards are not allowed inside principals).',
         )
