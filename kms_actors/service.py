@@ -8,7 +8,6 @@ what is still queued, then the pool and the store close.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -143,23 +142,38 @@ async def open_service(
                 router=router,
                 clock=clock,
             )
+            # HTTP runs in its own scope so shutdown can stop it first: in-flight requests
+            # finish against live actors, then the rest of the service is cancelled.
+            http_scope = anyio.CancelScope()
+            http_done = anyio.Event()
             if http:
                 verifier = SigV4Verifier(identity_store(settings), now=clock.now)
-                service.http_address = await tg.start(
-                    functools.partial(
-                        serve_http,
-                        router,
-                        verifier,
-                        host=settings.http.host,
-                        port=settings.http.port,
-                        max_body_bytes=settings.http.max_body_bytes,
-                        shutdown_timeout=settings.http.shutdown_timeout_seconds,
-                        status=service.status,
-                    )
-                )
+
+                async def run_http(*, task_status: anyio.abc.TaskStatus[tuple[str, int]]) -> None:
+                    try:
+                        with http_scope:
+                            await serve_http(
+                                router,
+                                verifier,
+                                host=settings.http.host,
+                                port=settings.http.port,
+                                max_body_bytes=settings.http.max_body_bytes,
+                                shutdown_timeout=settings.http.shutdown_timeout_seconds,
+                                status=service.status,
+                                task_status=task_status,
+                            )
+                    finally:
+                        http_done.set()
+
+                service.http_address = await tg.start(run_http)
+            else:
+                http_done.set()
             service.status["status"] = "ok"
             log.info("kms_actors service ready (data dir %s)", settings.data_path)
             try:
                 yield service
             finally:
+                http_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await http_done.wait()
                 tg.cancel_scope.cancel()

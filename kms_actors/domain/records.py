@@ -62,3 +62,18 @@ class TagRecord(msgspec.Struct, kw_only=True, frozen=True):
     key_id: str
     tag_key: str
     tag_value: str
+
+
+class GrantRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """One grant on a key."""
+
+    key_id: str
+    grant_id: str  # 64 hex characters, as AWS
+    name: str = ""
+    grantee_principal: str
+    retiring_principal: str = ""
+    issuing_account: str  # arn:aws:iam::<account>:root
+    operations: tuple[str, ...]
+    encryption_context_equals: dict[str, str] | None = None
+    encryption_context_subset: dict[str, str] | None = None
+    creation_date: float

@@ -126,6 +126,11 @@ async def _handle_sts(request: web.Request, body: bytes, request_id: str) -> web
         raise UnknownOperationException()
     try:
         verified = _verify(request, request.app[VERIFIER], body)
+        if verified.service != "sts":
+            raise InvalidSignatureException(
+                f"Credential should be scoped to correct service: 'sts'. "
+                f"Received: '{verified.service}'"
+            )
         if action != "GetCallerIdentity":
             raise sts.StsError(
                 "InvalidAction",

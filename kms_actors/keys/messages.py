@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from kms_actors.domain.principal import Caller
 from kms_actors.domain.records import KeyRecord, TagRecord
 
 
@@ -80,6 +81,49 @@ class Purge(msgspec.Struct, frozen=True):
     """Delete the key for good if its deletion date has passed; answer whether it did."""
 
 
+class GetPolicy(msgspec.Struct, frozen=True):
+    """GetKeyPolicy: return the key policy text."""
+
+
+class PutPolicy(msgspec.Struct, frozen=True):
+    """PutKeyPolicy (the lockout safety check runs unless bypassed)."""
+
+    policy: str
+    bypass_lockout_check: bool = False
+
+
+class CreateGrant(msgspec.Struct, frozen=True, kw_only=True):
+    """CreateGrant: answer (grant_id, grant_token)."""
+
+    grantee_principal: str
+    retiring_principal: str | None = None
+    operations: tuple[str, ...]
+    encryption_context_equals: dict[str, str] | None = None
+    encryption_context_subset: dict[str, str] | None = None
+    name: str | None = None
+
+
+class ListGrants(msgspec.Struct, frozen=True, kw_only=True):
+    """ListGrants: answer (grants, next_marker or None)."""
+
+    limit: int = 50
+    marker: str | None = None
+    grant_id: str | None = None
+    grantee_principal: str | None = None
+
+
+class RetireGrant(msgspec.Struct, frozen=True):
+    """RetireGrant (by key id + grant id, or by a token that names them)."""
+
+    grant_id: str
+
+
+class RevokeGrant(msgspec.Struct, frozen=True):
+    """RevokeGrant."""
+
+    grant_id: str
+
+
 KeyMessage = (
     Describe
     | CheckState
@@ -93,6 +137,35 @@ KeyMessage = (
     | Untag
     | ListTags
     | Purge
+    | GetPolicy
+    | PutPolicy
+    | CreateGrant
+    | ListGrants
+    | RetireGrant
+    | RevokeGrant
 )
+
+
+class Auth(msgspec.Struct, frozen=True, kw_only=True):
+    """Who asks and for what: the key actor authorizes it against its policy and its grants.
+
+    ``operation`` is the KMS operation as key policies and grants name it (``Encrypt``,
+    ``ReEncryptFrom``...); the policy action is ``kms:<operation>``.
+    """
+
+    caller: Caller
+    operation: str
+    encryption_context: dict[str, str] | None = None
+    grant_tokens: tuple[str, ...] = ()
+    request_alias: str | None = None
+    condition_keys: dict[str, Any] | None = None  # more condition keys (kms:GrantOperations...)
+
+
+class Authorized(msgspec.Struct, frozen=True):
+    """A command from a caller: authorized by the actor before it runs."""
+
+    auth: Auth
+    command: KeyMessage
+
 
 __all__ = ["Admission", "KeyMessage", "KeyRecord", "TagRecord"]

@@ -29,12 +29,6 @@ from kms_actors.store._errors import StoreError
 AUDIT_DATABASE_NAME = "audit.sqlite3"
 GENESIS_HASH = bytes(32)  # the prev_hash of record 1
 
-_COLUMNS = (
-    "seq, event_time, event_json, account_id, region, event_name, event_id, read_only,"
-    " key_arn, principal_arn, access_key_id, username, error_code, prev_hash, hash"
-)
-_R_COLUMNS = ", ".join(f"r.{name.strip()}" for name in _COLUMNS.split(","))
-_INSERT_RECORD = f"INSERT INTO audit_records ({_COLUMNS}) VALUES ({', '.join('?' * 15)})"  # noqa: S608
 _INSERT_RESOURCE = "INSERT OR IGNORE INTO audit_resources (name, seq) VALUES (?, ?)"
 _CHECKPOINT_COLUMNS = "seq, hash, signature, created"
 _INSERT_CHECKPOINT = (
@@ -107,44 +101,20 @@ class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
     has_key: bool | None = None
 
 
+# Every AuditRecord field but ``resources`` is a column of audit_records, in field order.
+_FIELDS = AuditRecord.__struct_fields__[:-1]
+_COLUMNS = ", ".join(_FIELDS)
+_R_COLUMNS = ", ".join(f"r.{name}" for name in _FIELDS)
+_INSERT_RECORD = f"INSERT INTO audit_records ({_COLUMNS}) VALUES ({', '.join('?' * len(_FIELDS))})"  # noqa: S608
+
+
 def _record(row: Row) -> AuditRecord:
-    return AuditRecord(
-        seq=row[0],
-        event_time=row[1],
-        event_json=bytes(row[2]),
-        account_id=row[3],
-        region=row[4],
-        event_name=row[5],
-        event_id=row[6],
-        read_only=bool(row[7]),
-        key_arn=row[8],
-        principal_arn=row[9],
-        access_key_id=row[10],
-        username=row[11],
-        error_code=row[12],
-        prev_hash=bytes(row[13]),
-        hash=bytes(row[14]),
-    )
+    # Lax conversion turns SQLite's 0/1 back into ``read_only``'s bool.
+    return msgspec.convert(dict(zip(_FIELDS, row, strict=True)), AuditRecord, strict=False)
 
 
 def _values(record: AuditRecord) -> tuple[object, ...]:
-    return (
-        record.seq,
-        record.event_time,
-        record.event_json,
-        record.account_id,
-        record.region,
-        record.event_name,
-        record.event_id,
-        int(record.read_only),
-        record.key_arn,
-        record.principal_arn,
-        record.access_key_id,
-        record.username,
-        record.error_code,
-        record.prev_hash,
-        record.hash,
-    )
+    return msgspec.structs.astuple(record)[:-1]
 
 
 def _checkpoint(row: Row) -> Checkpoint:

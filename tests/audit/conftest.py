@@ -1,4 +1,4 @@
-"""Fixtures for the audit tests: asyncio by default, a fake clock, a random signer."""
+"""Fixtures for the audit tests: both anyio backends, a fake clock, a random signer."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from kms_actors.hsm import CheckpointSigner
 from .audit_support import START, random_signer
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """Run on asyncio; tests that must also hold on Trio parametrize this fixture."""
-    return "asyncio"
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Run every async test on asyncio (aiosqlite) and on Trio (the thread adapter)."""
+    return str(request.param)
 
 
 @pytest.fixture

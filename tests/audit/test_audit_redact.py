@@ -88,7 +88,9 @@ def test_no_blob_or_secret_survives(operation: str, blob: bytes, secret: str) ->
 
 
 def test_blob_under_an_allowed_name_is_dropped() -> None:
-    assert redact_request("Encrypt", {"KeyId": b"\x01\x02", "EncryptionContext": {"a": b"b"}}) is None
+    assert (
+        redact_request("Encrypt", {"KeyId": b"\x01\x02", "EncryptionContext": {"a": b"b"}}) is None
+    )
 
 
 def test_encrypt_keeps_key_context_algorithm_and_dry_run() -> None:

@@ -29,13 +29,9 @@ from .audit_support import BOB, KEY_ARN, KEY_ID, OTHER_KEY_ARN, START, caller, e
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Every store test runs on aiosqlite (asyncio) and on the thread adapter (Trio)."""
-    return str(request.param)
-
-
-def chained(events: Sequence[AuditEvent], head: tuple[int, bytes] = (0, GENESIS_HASH)) -> list[AuditRecord]:
+def chained(
+    events: Sequence[AuditEvent], head: tuple[int, bytes] = (0, GENESIS_HASH)
+) -> list[AuditRecord]:
     seq, prev = head
     records = []
     for item in events:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -63,9 +64,10 @@ def test_create_and_describe_key(kms: Any) -> None:
     for key_id in (meta["KeyId"], meta["Arn"]):
         described = kms.describe_key(KeyId=key_id)["KeyMetadata"]
         assert described == meta
-    kms.create_alias(AliasName=f"alias/describe-{meta['KeyId']}", TargetKeyId=meta["KeyId"])
-    by_alias = kms.describe_key(KeyId=f"alias/describe-{meta['KeyId']}")["KeyMetadata"]
-    assert by_alias["KeyId"] == meta["KeyId"]
+    alias = f"alias/describe-{meta['KeyId']}"
+    kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
+    for key_id in (alias, f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:{alias}"):
+        assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"] == meta["KeyId"]
 
 
 def test_update_key_description(kms: Any) -> None:
@@ -169,6 +171,35 @@ def test_generate_data_keys(kms: Any) -> None:
     assert "Plaintext" not in bare
     assert bare["KeyId"] == key["Arn"]
     assert len(kms.decrypt(CiphertextBlob=bare["CiphertextBlob"])["Plaintext"]) == 16
+
+
+def test_concurrent_clients_on_one_key(kms: Any, make_client: ClientFactory) -> None:
+    key_id = new_key(kms)["KeyId"]
+    clients = [make_client() for _ in range(8)]
+    failures: list[BaseException] = []
+
+    def work(client: Any, worker: int) -> None:
+        try:
+            for n in range(20):
+                plaintext = f"{worker}:{n}".encode()
+                context = {"worker": str(worker)}
+                blob = client.encrypt(KeyId=key_id, Plaintext=plaintext, EncryptionContext=context)
+                decrypted = client.decrypt(
+                    CiphertextBlob=blob["CiphertextBlob"], EncryptionContext=context
+                )
+                assert decrypted["Plaintext"] == plaintext
+        except BaseException as error:  # collected for the main thread
+            failures.append(error)
+
+    threads = [
+        threading.Thread(target=work, args=(client, worker))
+        for worker, client in enumerate(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures, failures[:3]
 
 
 def test_generate_random(kms: Any) -> None:
@@ -406,6 +437,31 @@ ERROR_CASES: dict[str, tuple[Case, str]] = {
             KeyId=k.other["KeyId"],
         ),
         "IncorrectKeyException",
+    ),
+    "list-keys-bad-marker": (
+        lambda kms, k: error_of(kms.list_keys, Marker="not-a-marker"),
+        "InvalidMarkerException",
+    ),
+    "encrypt-dry-run": (
+        lambda kms, k: error_of(kms.encrypt, KeyId=k.enabled["KeyId"], Plaintext=b"x", DryRun=True),
+        "DryRunOperationException",
+    ),
+    "encrypt-asymmetric-algorithm": (
+        lambda kms, k: error_of(
+            kms.encrypt,
+            KeyId=k.enabled["KeyId"],
+            Plaintext=b"x",
+            EncryptionAlgorithm="RSAES_OAEP_SHA_256",
+        ),
+        "InvalidKeyUsageException",
+    ),
+    "tag-reserved-prefix": (
+        lambda kms, k: error_of(
+            kms.tag_resource,
+            KeyId=k.enabled["KeyId"],
+            Tags=[{"TagKey": "aws:reserved", "TagValue": "v"}],
+        ),
+        "TagException",
     ),
     "sign": (
         lambda kms, k: error_of(

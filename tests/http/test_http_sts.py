@@ -74,3 +74,23 @@ def test_unknown_sts_action_is_an_xml_error(endpoint: str) -> None:
     assert reply.status == 400
     assert b"<Code>InvalidAction</Code>" in reply.body and b"Traceback" not in reply.body
     assert reply.headers["x-amzn-requestid"]
+
+
+def test_sts_refuses_a_credential_scoped_to_kms(endpoint: str) -> None:
+    # The scope names the service the signature is for; STS must not take a KMS signature,
+    # just as KMS refuses one scoped to STS.
+    reply = raw_request(
+        endpoint,
+        b"Action=GetCallerIdentity&Version=2011-06-15",
+        target=None,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        service="kms",
+    )
+    assert reply.status == 403, reply.body
+    assert b"<Code>SignatureDoesNotMatch</Code>" in reply.body
+
+
+def test_kms_refuses_a_credential_scoped_to_sts(endpoint: str) -> None:
+    reply = raw_request(endpoint, b"{}", target="TrentService.ListKeys", service="sts")
+    assert reply.status == 400
+    assert reply.json()["__type"] == "InvalidSignatureException"

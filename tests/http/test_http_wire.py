@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import socket
+import urllib.parse
 
 import pytest
 
+from kms_actors.auth import sign_headers
 from kms_actors.wire import OPERATIONS
-from tests.http.conftest import JSON_11, RawReply, assert_aws_error, raw_request
+from tests.http.conftest import (
+    ACCESS_KEY_ID,
+    JSON_11,
+    REGION,
+    SECRET_ACCESS_KEY,
+    RawReply,
+    assert_aws_error,
+    raw_request,
+)
+
+MIB = 1024 * 1024
 
 
 def test_signed_request_succeeds_with_aws_headers(endpoint: str) -> None:
@@ -79,6 +93,13 @@ def test_undecodable_requests_are_serialization_errors(
     assert_aws_error(raw_request(endpoint, body, target=target), "SerializationException")
 
 
+def test_unknown_members_are_ignored_and_null_means_absent(endpoint: str) -> None:
+    # Newer SDKs send members an older service does not know; AWS ignores them.
+    for body in (b'{"Limit": 1, "SomeFutureMember": {"x": [1]}}', b'{"Limit": null}'):
+        reply = raw_request(endpoint, body, target="TrentService.ListKeys")
+        assert reply.status == 200, reply.body
+
+
 def test_missing_required_member_is_a_validation_error(endpoint: str) -> None:
     document = assert_aws_error(
         raw_request(endpoint, b"{}", target="TrentService.DescribeKey"), "ValidationException"
@@ -101,17 +122,58 @@ def test_missing_target_header_is_an_aws_error(endpoint: str) -> None:
 
 
 def test_oversized_body_is_413_with_a_json_error(endpoint: str) -> None:
-    body = json.dumps({"Description": "x" * (1024 * 1024 + 1)}).encode()
+    body = json.dumps({"Description": "x" * (MIB + 1)}).encode()
     reply = raw_request(endpoint, body, target="TrentService.CreateKey")
     document = assert_aws_error(reply, "RequestEntityTooLargeException", status=413)
     assert document.get("message")
 
 
-def test_largest_allowed_body_is_read(endpoint: str) -> None:
-    # Just under the 1 MiB limit: decoded and validated (the description is too long).
-    body = json.dumps({"Description": "x" * (1024 * 1024 - 100)}).encode()
+@pytest.mark.parametrize(("size", "code"), [(MIB, "ValidationException"), (MIB + 1, "")])
+def test_body_size_limit_is_exactly_1_mib(endpoint: str, size: int, code: str) -> None:
+    # At the limit the body is read and validated (the description is too long); one byte more
+    # and it is refused unread.
+    prefix = b'{"Description": "'
+    body = prefix + b"x" * (size - len(prefix) - 2) + b'"}'
+    assert len(body) == size
     reply = raw_request(endpoint, body, target="TrentService.CreateKey")
-    assert_aws_error(reply, "ValidationException")
+    if code:
+        assert_aws_error(reply, code)
+    else:
+        assert_aws_error(reply, "RequestEntityTooLargeException", status=413)
+
+
+def test_oversized_chunked_body_is_413(endpoint: str) -> None:
+    body = json.dumps({"Description": "x" * (2 * MIB)}).encode()
+    url = f"{endpoint}/"
+    headers = {"Content-Type": JSON_11, "X-Amz-Target": "TrentService.CreateKey"}
+    headers |= sign_headers(
+        method="POST",
+        url=url,
+        headers=headers,
+        body=body,
+        access_key_id=ACCESS_KEY_ID,
+        secret_access_key=SECRET_ACCESS_KEY,
+        region=REGION,
+        service="kms",
+    )
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        chunks = (body[at : at + 65536] for at in range(0, len(body), 65536))
+        connection.request("POST", "/", body=chunks, headers=headers, encode_chunked=True)
+        response = connection.getresponse()
+        reply = RawReply(
+            response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        )
+    finally:
+        connection.close()
+    assert_aws_error(reply, "RequestEntityTooLargeException", status=413)
+
+
+def test_header_signature_over_unsigned_payload_is_refused(endpoint: str) -> None:
+    # Only presigned URLs may leave the body unsigned; a signed header must cover the body.
+    reply = raw_request(endpoint, b"{}", headers={"X-Amz-Content-Sha256": "UNSIGNED-PAYLOAD"})
+    assert_aws_error(reply, "InvalidSignatureException")
 
 
 @pytest.mark.parametrize(
@@ -123,6 +185,26 @@ def test_other_methods_and_paths_get_json_errors(endpoint: str, method: str, pat
     assert 400 <= reply.status < 500, reply.status
     document = assert_aws_error(reply, reply.json()["__type"], status=reply.status)
     assert document["__type"] in {"SerializationException", "UnknownOperationException"}
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
+        b"POST / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 10000 + b"\r\n\r\n",
+    ],
+    ids=["bad-method", "bad-content-length", "header-too-long"],
+)
+def test_malformed_http_is_a_client_error(endpoint: str, request_bytes: bytes) -> None:
+    parts = urllib.parse.urlsplit(endpoint)
+    with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith((b"HTTP/1.0 400 ", b"HTTP/1.1 400 ")), answer[:200]
+    assert b"Traceback" not in answer
 
 
 def test_health_is_json(endpoint: str) -> None:
