@@ -15,6 +15,9 @@ from typing import Any
 
 import msgspec
 
+from kms_actors.domain.policy import compile_policy
+from kms_actors.errors import KmsError
+
 ENV_PREFIX = "KMS_ACTORS_"
 DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "config" / "kms.toml"
 
@@ -57,6 +60,16 @@ class IdentitySettings(_Section):
     arn: str
     session_token: str | None = None
     user_id: str = ""
+    # IAM identity policies of this principal: inline JSON texts and/or JSON files.
+    policies: list[str] = msgspec.field(default_factory=list)
+    policy_files: list[str] = msgspec.field(default_factory=list)
+
+    def policy_texts(self) -> list[str]:
+        """Return the inline policies, then the files' contents."""
+        texts = list(self.policies)
+        for name in self.policy_files:
+            texts.append(pathlib.Path(name).expanduser().read_text())
+        return texts
 
 
 class RootKeySettings(_Section):
@@ -203,3 +216,13 @@ def _check_identities(settings: Settings) -> None:
             raise ConfigError(
                 f"invalid setting {where}.arn: must be an ARN in account {identity.account_id}"
             )
+        for number, name in enumerate(identity.policy_files):
+            if not pathlib.Path(name).expanduser().is_file():
+                raise ConfigError(f"invalid setting {where}.policy_files[{number}]: no file {name}")
+        for number, text in enumerate(identity.policy_texts()):
+            try:
+                compile_policy(text, kind="identity")
+            except KmsError as error:
+                raise ConfigError(
+                    f"invalid setting {where}.policies[{number}]: {error.message}"
+                ) from None

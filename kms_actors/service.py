@@ -17,6 +17,7 @@ import anyio
 from kms_actors.auth import Identity, IdentityStore, SigV4Verifier
 from kms_actors.config import Settings, load_settings
 from kms_actors.domain.clock import Clock, SystemClock
+from kms_actors.domain.policy import compile_policy
 from kms_actors.hsm import HsmPool, RootKey, open_hsm_pool
 from kms_actors.http import serve_http
 from kms_actors.keys import DeletionScheduler, KeyDeps, KeyRegistry
@@ -66,7 +67,7 @@ def load_root_key(settings: Settings) -> RootKey:
 
 
 def identity_store(settings: Settings) -> IdentityStore:
-    """Return the identities the configuration declares."""
+    """Return the identities the configuration declares, with their compiled policies."""
     if settings.http.dev_mode:
         log.warning(
             "development mode is ON: any credentials are accepted and signatures are not "
@@ -81,6 +82,7 @@ def identity_store(settings: Settings) -> IdentityStore:
                 arn=i.arn,
                 session_token=i.session_token,
                 user_id=i.user_id,
+                policies=tuple(compile_policy(text, kind="identity") for text in i.policy_texts()),
             )
             for i in settings.identities
         ),

@@ -103,7 +103,13 @@ def unchained_record(event: AuditEvent, event_json: bytes) -> AuditRecord:
 
 
 def columns_match(record: AuditRecord) -> bool:
-    """Say whether a stored record's queryable columns agree with its event bytes."""
-    expected = unchained_record(decode_event(record.event_json), record.event_json)
+    """Say whether a stored record's queryable columns agree with its event bytes.
+
+    Bytes that are not an event at all (malformed JSON, a bad time) agree with nothing.
+    """
+    try:
+        expected = unchained_record(decode_event(record.event_json), record.event_json)
+    except (msgspec.DecodeError, ValueError):
+        return False
     stored = msgspec.structs.replace(record, seq=0, prev_hash=b"", hash=b"")
     return stored == msgspec.structs.replace(expected, resources=())

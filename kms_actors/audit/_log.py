@@ -10,12 +10,13 @@ covered, the batch's transaction also stores a signed checkpoint of the chain he
 Relaxed mode (``durable=False``) returns as soon as the event is queued; the writer commits it
 in the background and everything queued is flushed when the log closes.
 
-Failing closed: if a write fails, every caller waiting on that batch gets
-``KMSInternalException``, and from then on ``record`` raises ``KMSInternalException`` at once
-(``ensure_healthy`` too), in both modes. The events themselves are kept, in order, up to
-``max_backlog`` of them, and the writer retries every ``retry_interval`` seconds; the first
-write that succeeds commits them and ``record`` works again. Events beyond the backlog, or
-still unwritten when the log closes, are lost and logged as an error.
+Failing closed: if a write fails, every caller still waiting gets ``KMSInternalException``,
+and from then on ``record`` raises ``KMSInternalException`` at once (``ensure_healthy`` too),
+in both modes. The events themselves are kept, in order, up to ``max_backlog`` of them, and
+the writer retries every ``retry_interval`` seconds; the first write that succeeds commits
+them and ``record`` works again. So an operation that took effect before its event could be
+written still appears in the log (although its caller got an error). Events beyond the
+backlog, or still unwritten when the log closes, are lost and logged as an error.
 """
 
 from __future__ import annotations
@@ -294,12 +295,14 @@ class AuditLog:
         if self._failure is None:
             log.error("audit log write failed; requests fail until it recovers", exc_info=error)
         self._failure = error
-        for entry in batch:
-            entry.failed = True  # answered now; a later retry commits it silently
+        # Keep the batch for the retry, ahead of what came after it, and answer everyone
+        # waiting (this batch and those queued behind it) now: a later retry commits their
+        # events silently.
+        self._pending[:0] = batch
+        for entry in self._pending:
+            entry.failed = True
             if entry.done is not None:
                 entry.done.set()
-        # Keep the batch for the retry, ahead of what came after it.
-        self._pending[:0] = batch
         self._room_changed()
 
     async def _close(self) -> None:

@@ -197,7 +197,9 @@ async def lookup_events(
     ``StartTime``/``EndTime`` as epoch seconds or datetimes, ``MaxResults`` 1-50 (default 50),
     ``NextToken``, ``EventCategory``). Events come newest first; ``NextToken`` appears when
     more remain and is valid only with the same attributes and times. ``EventTime`` is epoch
-    seconds and ``CloudTrailEvent`` the stored JSON record.
+    seconds and ``CloudTrailEvent`` the stored JSON record. Unlike CloudTrail there is no
+    90-day window: every stored event can be found (retention is ``export_and_prune``'s job).
+    Pass the caller's ``region`` to answer like CloudTrail's regional endpoint.
 
     Raises:
         InvalidLookupAttributesException: more than one attribute, or a bad key or value.

@@ -3,19 +3,22 @@
 ``verify_chain`` walks every record from the start of the chain (record 1, or the record after
 the prune anchor) and stops at the first problem, naming its seq:
 
-- ``missing``: a seq is absent (records deleted);
+- ``missing``: a seq is absent (records deleted), or a checkpoint names a record past the
+  end of the chain (the tail was cut);
 - ``reordered``: a record's ``prev_hash`` is not its predecessor's hash (a record before it
   was deleted and the rest renumbered, or records were swapped or replaced);
 - ``edited``: a record's bytes do not hash to its ``hash`` (the event was changed);
 - ``columns``: the queryable columns disagree with the hashed event (an index was doctored);
 - ``checkpoint``: a checkpoint's signature is forged, or its hash is not the chain's (the
-  chain was rewritten and rehashed), or it names a record past the end (the tail was cut);
+  chain was rewritten and rehashed);
 - ``anchor``: the prune anchor's signature is forged.
 
-What it cannot see: records appended after the newest checkpoint and then removed together
-with any checkpoint vouching for them. The writer signs a checkpoint at least every
-``checkpoint_interval`` seconds and when it closes, so keep ``last_checkpoint_seq`` of a
-report somewhere else if that window matters.
+What it cannot see: records after the newest checkpoint that were rewritten and rehashed, or
+removed together with any checkpoint vouching for them (the writer signs a checkpoint at
+least every ``checkpoint_interval`` seconds and when it closes; keep ``last_checkpoint_seq``
+of a report elsewhere if that window matters); and the resource index (``audit_resources``),
+which is not checked: a doctored entry there can hide an event from lookups by key, never
+from this walk.
 """
 
 from __future__ import annotations

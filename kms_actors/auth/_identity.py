@@ -6,7 +6,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 from msgspec.structs import force_setattr
@@ -42,6 +42,9 @@ class Identity(msgspec.Struct, frozen=True, kw_only=True):
     session_token: str | None = None
     user_id: str = ""
     expiration: float | None = None
+    # Compiled IAM identity policies (kms_actors.domain.policy.Policy) attached to this principal.
+    policies: tuple[Any, ...] = ()
+    role_arn: str = ""  # for an assumed-role session: the role's ARN (with its path)
 
     def __post_init__(self) -> None:
         if not self.access_key_id:

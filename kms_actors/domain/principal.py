@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 
@@ -15,6 +17,14 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     access_key_id: str = ""
     source_ip: str = ""
     user_agent: str = ""
+    role_arn: str = ""  # for an assumed-role session: its role's ARN (with the role's path)
+    # Compiled IAM identity policies of the principal (kms_actors.domain.policy.Policy).
+    identity_policies: tuple[Any, ...] = ()
+
+    @property
+    def is_root(self) -> bool:
+        """Say whether the caller is its account's root principal."""
+        return self.arn.endswith(":root")
 
     @classmethod
     def root(cls, account_id: str, region: str, partition: str = "aws") -> Caller:

@@ -84,6 +84,8 @@ def _caller(request: web.Request, verified: Verified) -> Caller:
         access_key_id=identity.access_key_id,
         source_ip=request.remote or "",
         user_agent=request.headers.get("User-Agent", ""),
+        role_arn=identity.role_arn,
+        identity_policies=identity.policies,
     )
 
 

@@ -24,7 +24,7 @@ from kms_actors.errors import (
     NotFoundException,
 )
 from kms_actors.keys.loading import build_actor, load_actor
-from kms_actors.keys.messages import CheckState, Purge
+from kms_actors.keys.messages import Auth, Authorized, CheckState, Purge
 from kms_actors.runtime import ActorStopped, Stop
 
 if TYPE_CHECKING:
@@ -95,19 +95,21 @@ class EnsureAwsManagedKey(msgspec.Struct, frozen=True):
 
 
 class NewAlias(msgspec.Struct, frozen=True):
-    """CreateAlias."""
+    """CreateAlias (``auth`` is checked against the target key's policy)."""
 
     caller: Caller
     alias_name: str
     target: KeyRef
+    auth: Auth | None = None
 
 
 class MoveAlias(msgspec.Struct, frozen=True):
-    """UpdateAlias."""
+    """UpdateAlias (``auth`` is checked against the new target key's policy)."""
 
     caller: Caller
     alias_name: str
     target: KeyRef
+    auth: Auth | None = None
 
 
 class DropAlias(msgspec.Struct, frozen=True):
@@ -143,10 +145,10 @@ class RegistryActor:
                 return await self._new_key(message)
             case EnsureAwsManagedKey(caller=caller, ref=ref):
                 return await self._ensure_aws_managed(caller, ref)
-            case NewAlias(caller=caller, alias_name=name, target=target):
-                return await self._new_alias(caller, name, target)
-            case MoveAlias(caller=caller, alias_name=name, target=target):
-                return await self._move_alias(caller, name, target)
+            case NewAlias(caller=caller, alias_name=name, target=target, auth=auth):
+                return await self._new_alias(caller, name, target, auth)
+            case MoveAlias(caller=caller, alias_name=name, target=target, auth=auth):
+                return await self._move_alias(caller, name, target, auth)
             case DropAlias(caller=caller, alias_name=name):
                 return await self._drop_alias(caller, name)
             case PurgeKey(key_id=key_id):
@@ -283,27 +285,36 @@ class RegistryActor:
         self.r.aliases[(caller.account_id, caller.region, name)] = alias
         return alias
 
-    async def _target_key(self, caller: Caller, target: KeyRef, operation: str) -> KeyRecord:
-        key: KeyRecord = await self._ask_key(target, CheckState(operation))
+    async def _target_key(
+        self, caller: Caller, target: KeyRef, operation: str, auth: Auth | None
+    ) -> KeyRecord:
+        check: Any = CheckState(operation)
+        key: KeyRecord = await self._ask_key(
+            target, check if auth is None else Authorized(auth, check)
+        )
         if key.account_id != caller.account_id:
             raise key_not_found(target)
         return key
 
-    async def _new_alias(self, caller: Caller, name: str, target: KeyRef) -> AliasRecord:
+    async def _new_alias(
+        self, caller: Caller, name: str, target: KeyRef, auth: Auth | None
+    ) -> AliasRecord:
         slot = (caller.account_id, caller.region, name)
         if slot in self.r.aliases:
             arn = alias_arn(caller.region, caller.account_id, name, caller.partition)
             raise AlreadyExistsException(f"An alias with the name {arn} already exists")
-        key = await self._target_key(caller, target, "CreateAlias")
+        key = await self._target_key(caller, target, "CreateAlias", auth)
         return await self._insert_alias(caller, name, key.key_id)
 
-    async def _move_alias(self, caller: Caller, name: str, target: KeyRef) -> AliasRecord:
+    async def _move_alias(
+        self, caller: Caller, name: str, target: KeyRef, auth: Auth | None
+    ) -> AliasRecord:
         slot = (caller.account_id, caller.region, name)
         alias = self.r.aliases.get(slot)
         if alias is None:
             arn = alias_arn(caller.region, caller.account_id, name, caller.partition)
             raise NotFoundException(f"Alias {arn} is not found.")
-        key = await self._target_key(caller, target, "UpdateAlias")
+        key = await self._target_key(caller, target, "UpdateAlias", auth)
         moved = msgspec.structs.replace(
             alias, target_key_id=key.key_id, last_updated_date=self.r.deps.clock.now()
         )

@@ -9,13 +9,15 @@ crypto itself runs in the HSM pool, outside this mailbox, so a hot key is not a 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
 
 from kms_actors.domain import states
-from kms_actors.domain.records import KeyRecord, MaterialRecord, TagRecord
+from kms_actors.domain.policy import compile_policy, lockout_check
+from kms_actors.domain.principal import Caller
+from kms_actors.domain.records import GrantRecord, KeyRecord, MaterialRecord, TagRecord
 from kms_actors.domain.states import KeyState
 from kms_actors.errors import (
     AccessDeniedException,
@@ -25,17 +27,27 @@ from kms_actors.errors import (
     TagException,
 )
 from kms_actors.hsm import INVALID_CIPHERTEXT
+from kms_actors.keys.authorize import authorize, request_context
+from kms_actors.keys.grants import GrantBook
 from kms_actors.keys.messages import (
     Admission,
     Admit,
+    Auth,
+    Authorized,
     CancelDeletion,
     CheckState,
+    CreateGrant,
     Describe,
     Disable,
     Enable,
+    GetPolicy,
     KeyMessage,
+    ListGrants,
     ListTags,
     Purge,
+    PutPolicy,
+    RetireGrant,
+    RevokeGrant,
     ScheduleDeletion,
     Tag,
     Untag,
@@ -105,6 +117,7 @@ class KeyActor:
         materials: dict[bytes, tuple[MaterialRecord, Any]],
         tags: list[TagRecord],
         deps: KeyDeps,
+        grants: Sequence[GrantRecord] = (),
     ) -> None:
         self.key = key
         self._materials = materials  # material_id -> (record, hsm.Material)
@@ -115,6 +128,8 @@ class KeyActor:
         self._clock = deps.clock
         self._timers = deps.timers
         self._deleted = False
+        self._policy = compile_policy(key.policy)
+        self._grants = GrantBook(key, grants, deps.store, deps.clock)
 
     def material_ids(self) -> list[bytes]:
         """Return the ids of every material version of this key."""
@@ -129,9 +144,17 @@ class KeyActor:
     async def handle(self, message: KeyMessage) -> Any:
         """Handle one message (see kms_actors.keys.messages)."""
         if self._deps.fault_hook is not None:
-            self._deps.fault_hook(message)
+            # Tests target commands, so they see the command inside an authorized request.
+            self._deps.fault_hook(message.command if isinstance(message, Authorized) else message)
         if self._deleted:
             raise NotFoundException(f"Key '{self.key.arn}' does not exist")
+        if isinstance(message, Authorized):
+            auth = message.auth
+            authorize(auth, self.key, self._policy, self._grants, self._tags, self._clock.now())
+            return await self._dispatch(message.command, auth)
+        return await self._dispatch(message, None)
+
+    async def _dispatch(self, message: KeyMessage, auth: Auth | None) -> Any:
         match message:
             case Admit(operation=operation, material_id=material_id):
                 return self._admit(operation, material_id)
@@ -165,6 +188,40 @@ class KeyActor:
                 return list(self._tags)
             case Purge():
                 return await self._purge()
+            case GetPolicy():
+                return self.key.policy
+            case PutPolicy(policy=text, bypass_lockout_check=bypass):
+                return await self._put_policy(text, bypass, auth)
+            case CreateGrant():
+                states.check(KeyState(self.key.key_state), "CreateGrant", self.key.arn)
+                return await self._grants.create(self.key, self._caller(auth), message)
+            case ListGrants():
+                return self._grants.list(self.key, message)
+            case RetireGrant(grant_id=grant_id):
+                return await self._grants.retire(self.key, self._caller(auth), grant_id)
+            case RevokeGrant(grant_id=grant_id):
+                return await self._grants.revoke(self.key, grant_id)
+
+    @staticmethod
+    def _caller(auth: Auth | None) -> Caller:
+        if auth is None:
+            raise KMSInternalException()  # grant commands always come authorized
+        return auth.caller
+
+    async def _put_policy(self, text: str, bypass: bool, auth: Auth | None) -> None:
+        self._check_managed("PutKeyPolicy")
+        states.check(KeyState(self.key.key_state), "PutKeyPolicy", self.key.arn)
+        policy = compile_policy(text)
+        if not bypass and auth is not None:
+            ctx = request_context(
+                Auth(caller=auth.caller, operation="PutKeyPolicy"),
+                self.key,
+                self._tags,
+                self._clock.now(),
+            )
+            lockout_check(policy, ctx, auth.caller.identity_policies)
+        await self._save(self._replace(policy=text))
+        self._policy = policy
 
     # --- crypto admission (hot path: no awaits) ---------------------------------------------
 

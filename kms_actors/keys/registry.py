@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import anyio
+import msgspec
 
 from kms_actors.domain.identifiers import KeyRef, key_not_found, parse_key_ref
 from kms_actors.domain.principal import Caller
@@ -21,9 +22,35 @@ from kms_actors.domain.records import AliasRecord, KeyRecord
 from kms_actors.errors import KMSInternalException
 from kms_actors.keys import _commands as cmd
 from kms_actors.keys.actor import KeyDeps
+from kms_actors.keys.messages import Auth, Authorized
 from kms_actors.runtime import ActorRef, ActorStopped, ExitReason, Stop, Supervisor
 
 log = logging.getLogger("kms_actors.keys")
+
+# What AWS lets a principal of another account do with a key (when both policies allow it).
+CROSS_ACCOUNT_OPERATIONS = frozenset(
+    {
+        "CreateGrant",
+        "Decrypt",
+        "DescribeKey",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateMac",
+        "GetKeyRotationStatus",
+        "GetPublicKey",
+        "ListGrants",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "RetireGrant",
+        "RevokeGrant",
+        "Sign",
+        "Verify",
+        "VerifyMac",
+    }
+)
 
 
 class _Live:
@@ -113,29 +140,44 @@ class KeyRegistry:
         """Parse a KeyId parameter in the caller's account and region."""
         return parse_key_ref(key_id, caller.account_id, caller.region)
 
-    async def resolve(self, caller: Caller, ref: KeyRef) -> str:
+    async def resolve(self, caller: Caller, ref: KeyRef, *, cross_account: bool = False) -> str:
         """Return the key id ``ref`` names, creating an AWS managed key on first use.
+
+        A key of another account is reachable only by ARN and only for the operations AWS
+        allows across accounts (``cross_account``); its key policy then decides.
 
         Raises:
             NotFoundException: No such key or alias visible to the caller.
         """
-        if ref.account_id != caller.account_id or ref.region != caller.region:
-            # Cross-account use needs key policies (not yet); other regions are other services.
+        if ref.region != caller.region:
+            raise key_not_found(ref)  # other Regions are other services
+        if ref.account_id != caller.account_id and not cross_account:
             raise key_not_found(ref)
         if ref.kind == "key":
             return ref.name
         alias = self.aliases.get((ref.account_id, ref.region, ref.name))
         if alias is not None:
             return alias.target_key_id
-        if cmd.is_aws_managed_alias(ref.name):
+        if cmd.is_aws_managed_alias(ref.name) and ref.account_id == caller.account_id:
             created: AliasRecord = await self.command(cmd.EnsureAwsManagedKey(caller, ref))
             return created.target_key_id
         raise key_not_found(ref)
 
-    async def ask(self, caller: Caller, key_id_param: str, message: Any) -> Any:
-        """Resolve ``key_id_param`` and ask its key actor ``message``."""
+    async def ask(
+        self, caller: Caller, key_id_param: str, message: Any, *, auth: Auth | None = None
+    ) -> Any:
+        """Resolve ``key_id_param`` and ask its key actor ``message``.
+
+        With ``auth`` the actor authorizes the request (key policy, identity policies,
+        grants) before running it.
+        """
         ref = parse_key_ref(key_id_param, caller.account_id, caller.region)
-        key_id = await self.resolve(caller, ref)
+        cross = auth is not None and auth.operation in CROSS_ACCOUNT_OPERATIONS
+        key_id = await self.resolve(caller, ref, cross_account=cross)
+        if auth is not None:
+            if ref.kind == "alias" and auth.request_alias is None:
+                auth = msgspec.structs.replace(auth, request_alias=ref.name)
+            message = Authorized(auth, message)
         return await self.ask_key(ref, key_id, message)
 
     async def ask_key(self, ref: KeyRef, key_id: str, message: Any) -> Any:
@@ -155,6 +197,31 @@ class KeyRegistry:
                 return await live.ref.ask(message)
             except ActorStopped:
                 continue  # passivated or deleted meanwhile: look again
+        raise KMSInternalException()
+
+    async def ask_owner(self, caller: Caller, key_id: str, message: Any) -> Any:
+        """Ask the key that owns a ciphertext (found by its material id) in the caller's Region.
+
+        The key may belong to another account: the message must then be Authorized, and the
+        key's policy decides.
+
+        Raises:
+            NotFoundException: The key is gone, or lives in another Region.
+        """
+        ref = KeyRef("key", key_id, caller.account_id, caller.region, key_id)
+        for _attempt in range(8):
+            live = self.live.get(key_id)
+            if live is None:
+                live = await self.command(cmd.Spawn(key_id, ref))
+            if live.region != caller.region:
+                raise key_not_found(ref)
+            if live.account_id != caller.account_id and not isinstance(message, Authorized):
+                raise key_not_found(ref)
+            live.last_used = time.monotonic()
+            try:
+                return await live.ref.ask(message)
+            except ActorStopped:
+                continue
         raise KMSInternalException()
 
     def key_of_material(self, material_id: bytes) -> str | None:

@@ -8,8 +8,14 @@ from typing import Any, TypeVar
 import msgspec
 
 from kms_actors.domain.clock import Clock
+from kms_actors.domain.policy import RequestContext
 from kms_actors.domain.principal import Caller
-from kms_actors.errors import DryRunOperationException, InvalidMarkerException
+from kms_actors.errors import (
+    AccessDeniedException,
+    DryRunOperationException,
+    InvalidMarkerException,
+)
+from kms_actors.keys.messages import Auth
 from kms_actors.keys.registry import KeyRegistry
 
 Shape = Any  # a kms_actors.wire shape (msgspec Struct)
@@ -79,3 +85,45 @@ def decode_marker(marker: Any) -> str | None:
         return base64.urlsafe_b64decode(str(marker).encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidMarkerException("Invalid marker") from None
+
+
+def auth(caller: Caller, operation: str, request: Any = None, **extra: Any) -> Auth:
+    """Return the Auth of a key operation (grant tokens taken from the request, if any)."""
+    tokens = getattr(request, "grant_tokens", msgspec.UNSET) if request is not None else None
+    return Auth(
+        caller=caller,
+        operation=operation,
+        grant_tokens=tuple(or_default(tokens, ())),
+        **extra,
+    )
+
+
+def check_identity_permission(caller: Caller, operation: str) -> None:
+    """Check an operation that no key policy governs (CreateKey, ListKeys, ...) against IAM.
+
+    The account root may do everything in its account; any other principal needs an identity
+    policy that allows ``kms:<operation>`` and none that denies it.
+
+    Raises:
+        AccessDeniedException: No identity policy allows it, or one denies it.
+    """
+    if caller.is_root:
+        return
+    ctx = RequestContext(
+        principal_arn=caller.arn,
+        principal_account=caller.account_id,
+        action=f"kms:{operation}",
+        resource="*",
+        keys={"kms:CallerAccount": caller.account_id},
+        role_arn=caller.role_arn,
+    )
+    verdicts = [policy.evaluate(ctx) for policy in caller.identity_policies]
+    if "Deny" in verdicts:
+        reason = "with an explicit deny in an identity-based policy"
+    elif "Allow" in verdicts:
+        return
+    else:
+        reason = f"because no identity-based policy allows the kms:{operation} action"
+    raise AccessDeniedException(
+        f"User: {caller.arn} is not authorized to perform: kms:{operation} on resource: * " + reason
+    )

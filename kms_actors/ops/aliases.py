@@ -12,7 +12,16 @@ from kms_actors.errors import (
 )
 from kms_actors.keys import _commands as cmd
 from kms_actors.keys.messages import CheckState
-from kms_actors.ops._context import Handler, Services, decode_marker, given, or_default, page
+from kms_actors.ops._context import (
+    Handler,
+    Services,
+    auth,
+    check_identity_permission,
+    decode_marker,
+    given,
+    or_default,
+    page,
+)
 from kms_actors.wire import shapes as w
 
 
@@ -51,7 +60,10 @@ async def create_alias(
     """
     _check_alias_name(req.alias_name)
     target = _target(s, caller, req.target_key_id)
-    await s.registry.command(cmd.NewAlias(caller, req.alias_name, target))
+    check_identity_permission(caller, "CreateAlias")
+    await s.registry.command(
+        cmd.NewAlias(caller, req.alias_name, target, auth(caller, "CreateAlias"))
+    )
     return w.CreateAliasResponse()
 
 
@@ -66,7 +78,10 @@ async def update_alias(
     """
     _check_alias_name(req.alias_name)
     target = _target(s, caller, req.target_key_id)
-    await s.registry.command(cmd.MoveAlias(caller, req.alias_name, target))
+    check_identity_permission(caller, "UpdateAlias")
+    await s.registry.command(
+        cmd.MoveAlias(caller, req.alias_name, target, auth(caller, "UpdateAlias"))
+    )
     return w.UpdateAliasResponse()
 
 
@@ -79,6 +94,7 @@ async def delete_alias(
         NotFoundException: The alias does not exist.
     """
     _check_alias_name(req.alias_name)
+    check_identity_permission(caller, "DeleteAlias")
     await s.registry.command(cmd.DropAlias(caller, req.alias_name))
     return w.DeleteAliasResponse()
 
@@ -102,6 +118,7 @@ async def list_aliases(
         NotFoundException: KeyId names no key.
         InvalidMarkerException: The marker is not one this service gave out.
     """
+    check_identity_permission(caller, "ListAliases")
     aliases = s.registry.list_aliases(caller.account_id, caller.region)
     if given(req.key_id):
         ref = s.registry.parse(caller, str(req.key_id))

@@ -18,8 +18,15 @@ from kms_actors.errors import (
     ValidationException,
 )
 from kms_actors.hsm import INVALID_CIPHERTEXT
-from kms_actors.keys.messages import Admission, Admit
-from kms_actors.ops._context import Handler, Services, dry_run_check, given, or_default
+from kms_actors.keys.messages import Admission, Admit, Auth, Authorized
+from kms_actors.ops._context import (
+    Handler,
+    Services,
+    check_identity_permission,
+    dry_run_check,
+    given,
+    or_default,
+)
 from kms_actors.wire import shapes as w
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
@@ -37,41 +44,63 @@ def _material_hex(admission: Admission) -> str:
     return bytes(admission.material.material_id).hex()
 
 
-async def _admit(s: Services, caller: Caller, key_id: str, operation: str) -> Admission:
-    admission: Admission = await s.registry.ask(caller, key_id, Admit(operation))
+def _auth(caller: Caller, operation: str, context: Any, grant_tokens: Any) -> Auth:
+    return Auth(
+        caller=caller,
+        operation=operation,
+        encryption_context=or_default(context, None),
+        grant_tokens=tuple(or_default(grant_tokens, ())),
+    )
+
+
+async def _admit(
+    s: Services, caller: Caller, key_id: str, operation: str, context: Any, grant_tokens: Any
+) -> Admission:
+    auth = _auth(caller, operation, context, grant_tokens)
+    admission: Admission = await s.registry.ask(caller, key_id, Admit(operation), auth=auth)
     return admission
 
 
 async def _admit_blob(
-    s: Services, caller: Caller, blob: bytes, key_id: Any, operation: str
+    s: Services,
+    caller: Caller,
+    blob: bytes,
+    key_id: Any,
+    operation: str,
+    context: Any,
+    grant_tokens: Any,
 ) -> Admission:
-    """Find and admit the key material a ciphertext blob names (no trial decryption).
+    """Find, authorize and admit the key material a ciphertext blob names (no trial decryption).
 
     Raises:
         InvalidCiphertextException: The blob is malformed or names no key the caller can use.
         IncorrectKeyException: ``key_id`` names another key than the blob's.
+        AccessDeniedException: The key's policy (or a grant) does not allow the caller.
     """
     material_id = s.hsm.blob_material_id(blob)
     owner = await s.registry.find_material(material_id)
     if owner is None:
         raise InvalidCiphertextException(INVALID_CIPHERTEXT)
     registry = s.registry
+    auth = _auth(caller, operation, context, grant_tokens)
     if given(key_id):
         ref = registry.parse(caller, key_id)
-        named = await registry.resolve(caller, ref)
+        named = await registry.resolve(caller, ref, cross_account=True)
         if named != owner:
             raise IncorrectKeyException(
                 "The key ID in the request does not identify a CMK that can perform this operation."
             )
-    else:
-        ref = registry.parse(caller, owner)
+        admission: Admission = await registry.ask_key(
+            ref, owner, Authorized(auth, Admit(operation, material_id))
+        )
+        return admission
     try:
-        admission: Admission = await registry.ask_key(ref, owner, Admit(operation, material_id))
+        admission = await registry.ask_owner(
+            caller, owner, Authorized(auth, Admit(operation, material_id))
+        )
     except NotFoundException:
-        # A blob of another account or Region: it must not reveal that the key exists.
-        if not given(key_id):
-            raise InvalidCiphertextException(INVALID_CIPHERTEXT) from None
-        raise
+        # A blob of another Region (or a key deleted meanwhile): reveal nothing.
+        raise InvalidCiphertextException(INVALID_CIPHERTEXT) from None
     return admission
 
 
@@ -82,7 +111,9 @@ async def encrypt(s: Services, caller: Caller, req: w.EncryptRequest) -> w.Encry
         NotFoundException, DisabledException, KMSInvalidStateException, KeyUnavailableException,
         InvalidKeyUsageException, DryRunOperationException: As AWS.
     """
-    admission = await _admit(s, caller, req.key_id, "Encrypt")
+    admission = await _admit(
+        s, caller, req.key_id, "Encrypt", req.encryption_context, req.grant_tokens
+    )
     _check_algorithm(req.encryption_algorithm, admission.key.arn)
     dry_run_check(req)
     blob = await s.hsm.encrypt(
@@ -112,7 +143,9 @@ async def decrypt(s: Services, caller: Caller, req: w.DecryptRequest) -> w.Decry
         NotFoundException, DisabledException, KMSInvalidStateException: As AWS.
     """
     blob = _require_blob(req)
-    admission = await _admit_blob(s, caller, blob, req.key_id, "Decrypt")
+    admission = await _admit_blob(
+        s, caller, blob, req.key_id, "Decrypt", req.encryption_context, req.grant_tokens
+    )
     _check_algorithm(req.encryption_algorithm, admission.key.arn)
     dry_run_check(req)
     plaintext = await s.hsm.decrypt(
@@ -134,9 +167,24 @@ async def re_encrypt(s: Services, caller: Caller, req: w.ReEncryptRequest) -> w.
         KMSInvalidStateException, InvalidKeyUsageException: As AWS.
     """
     blob = _require_blob(req)
-    source = await _admit_blob(s, caller, blob, req.source_key_id, "ReEncryptFrom")
+    source = await _admit_blob(
+        s,
+        caller,
+        blob,
+        req.source_key_id,
+        "ReEncryptFrom",
+        req.source_encryption_context,
+        req.grant_tokens,
+    )
     _check_algorithm(req.source_encryption_algorithm, source.key.arn)
-    destination = await _admit(s, caller, req.destination_key_id, "ReEncryptTo")
+    destination = await _admit(
+        s,
+        caller,
+        req.destination_key_id,
+        "ReEncryptTo",
+        req.destination_encryption_context,
+        req.grant_tokens,
+    )
     _check_algorithm(req.destination_encryption_algorithm, destination.key.arn)
     dry_run_check(req)
     plaintext = await s.hsm.decrypt(
@@ -182,7 +230,9 @@ async def generate_data_key(
     size = _data_key_size(req)
     if given(req.recipient):
         raise ValidationException("Recipient is not supported by this service yet.")
-    admission = await _admit(s, caller, req.key_id, "GenerateDataKey")
+    admission = await _admit(
+        s, caller, req.key_id, "GenerateDataKey", req.encryption_context, req.grant_tokens
+    )
     dry_run_check(req)
     plaintext, blob = await s.hsm.generate_data_key(
         admission.material, size, or_default(req.encryption_context, None)
@@ -205,7 +255,14 @@ async def generate_data_key_without_plaintext(
         NotFoundException, DisabledException, KMSInvalidStateException: As AWS.
     """
     size = _data_key_size(req)
-    admission = await _admit(s, caller, req.key_id, "GenerateDataKeyWithoutPlaintext")
+    admission = await _admit(
+        s,
+        caller,
+        req.key_id,
+        "GenerateDataKeyWithoutPlaintext",
+        req.encryption_context,
+        req.grant_tokens,
+    )
     dry_run_check(req)
     _plaintext, blob = await s.hsm.generate_data_key(
         admission.material, size, or_default(req.encryption_context, None)
@@ -224,6 +281,7 @@ async def generate_random(
         ValidationException: NumberOfBytes missing.
         CustomKeyStoreNotFoundException: A custom key store was named.
     """
+    check_identity_permission(caller, "GenerateRandom")
     if not given(req.number_of_bytes):
         raise ValidationException(
             "1 validation error detected: Value null at 'numberOfBytes' failed to satisfy "

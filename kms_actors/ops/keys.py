@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import msgspec
 
+from kms_actors.domain.policy import RequestContext, compile_policy, lockout_check
 from kms_actors.domain.principal import Caller
 from kms_actors.domain.records import KeyRecord
 from kms_actors.errors import (
     CustomKeyStoreNotFoundException,
     InvalidMarkerException,
-    MalformedPolicyDocumentException,
     UnsupportedOperationException,
     ValidationException,
 )
 from kms_actors.keys import messages as m
 from kms_actors.keys._commands import NewKey
 from kms_actors.keys.actor import check_tags
-from kms_actors.ops._context import Handler, Services, decode_marker, given, or_default, page
+from kms_actors.ops._context import (
+    Handler,
+    Services,
+    auth,
+    check_identity_permission,
+    decode_marker,
+    given,
+    or_default,
+    page,
+)
 from kms_actors.wire import shapes as w
 
 SYMMETRIC = "SYMMETRIC_DEFAULT"
@@ -49,7 +58,9 @@ async def create_key(s: Services, caller: Caller, req: w.CreateKeyRequest) -> w.
 
     Raises:
         LimitExceededException: The account's customer managed key quota is reached.
-        MalformedPolicyDocumentException: The policy is not a JSON object.
+        MalformedPolicyDocumentException: The policy is malformed, or would lock the caller
+            out (unless BypassPolicyLockoutSafetyCheck).
+        AccessDeniedException: No identity policy allows kms:CreateKey.
         UnsupportedOperationException: A key spec, origin or option not supported yet.
         CustomKeyStoreNotFoundException: A custom key store was named.
         ValidationException: KeySpec and CustomerMasterKeySpec disagree, or the usage does not
@@ -81,29 +92,29 @@ async def create_key(s: Services, caller: Caller, req: w.CreateKeyRequest) -> w.
         raise UnsupportedOperationException(
             "Multi-Region keys are not supported by this service yet."
         )
+    check_identity_permission(caller, "CreateKey")
     policy = or_default(req.policy, None)
     if policy is not None:
-        check_policy_document(policy)
+        compiled = compile_policy(policy)
+        if req.bypass_policy_lockout_safety_check is not True:
+            lockout_check(
+                compiled,
+                RequestContext(
+                    principal_arn=caller.arn,
+                    principal_account=caller.account_id,
+                    action="kms:PutKeyPolicy",
+                    resource="*",
+                    keys={"kms:CallerAccount": caller.account_id},
+                    role_arn=caller.role_arn,
+                ),
+                caller.identity_policies,
+            )
     tags = tuple((t.tag_key, t.tag_value) for t in or_default(req.tags, []))
     check_tags(tags, len(dict(tags)))
     key = await s.registry.command(
         NewKey(caller=caller, description=or_default(req.description, ""), policy=policy, tags=tags)
     )
     return w.CreateKeyResponse(key_metadata=key_metadata(key))
-
-
-def check_policy_document(policy: str) -> None:
-    """Check that a key policy is a JSON object (full policy grammar comes with key policies).
-
-    Raises:
-        MalformedPolicyDocumentException: The policy is not a JSON object.
-    """
-    try:
-        document = msgspec.json.decode(policy)
-    except msgspec.DecodeError:
-        raise MalformedPolicyDocumentException("Policy contains invalid JSON.") from None
-    if not isinstance(document, dict):
-        raise MalformedPolicyDocumentException("Policy document must be a JSON object.")
 
 
 async def describe_key(
@@ -114,7 +125,9 @@ async def describe_key(
     Raises:
         NotFoundException: No such key or alias.
     """
-    key: KeyRecord = await s.registry.ask(caller, req.key_id, m.Describe())
+    key: KeyRecord = await s.registry.ask(
+        caller, req.key_id, m.Describe(), auth=auth(caller, "DescribeKey", req)
+    )
     return w.DescribeKeyResponse(key_metadata=key_metadata(key))
 
 
@@ -124,6 +137,7 @@ async def list_keys(s: Services, caller: Caller, req: w.ListKeysRequest) -> w.Li
     Raises:
         InvalidMarkerException: The marker is not one this service gave out.
     """
+    check_identity_permission(caller, "ListKeys")
     limit = or_default(req.limit, 100)
     after = decode_marker(req.marker)
     try:
@@ -145,7 +159,12 @@ async def update_key_description(
     Raises:
         NotFoundException, KMSInvalidStateException: As AWS.
     """
-    await s.registry.ask(caller, req.key_id, m.UpdateDescription(req.description))
+    await s.registry.ask(
+        caller,
+        req.key_id,
+        m.UpdateDescription(req.description),
+        auth=auth(caller, "UpdateKeyDescription"),
+    )
     return w.UpdateKeyDescriptionResponse()
 
 
@@ -155,7 +174,7 @@ async def enable_key(s: Services, caller: Caller, req: w.EnableKeyRequest) -> w.
     Raises:
         NotFoundException, KMSInvalidStateException: As AWS.
     """
-    await s.registry.ask(caller, req.key_id, m.Enable())
+    await s.registry.ask(caller, req.key_id, m.Enable(), auth=auth(caller, "EnableKey"))
     return w.EnableKeyResponse()
 
 
@@ -167,7 +186,7 @@ async def disable_key(
     Raises:
         NotFoundException, KMSInvalidStateException: As AWS.
     """
-    await s.registry.ask(caller, req.key_id, m.Disable())
+    await s.registry.ask(caller, req.key_id, m.Disable(), auth=auth(caller, "DisableKey"))
     return w.DisableKeyResponse()
 
 
@@ -187,7 +206,9 @@ async def schedule_key_deletion(
             "satisfy constraint: Member must have value "
             + ("greater than or equal to 7" if days < 7 else "less than or equal to 30")
         )
-    key: KeyRecord = await s.registry.ask(caller, req.key_id, m.ScheduleDeletion(days))
+    key: KeyRecord = await s.registry.ask(
+        caller, req.key_id, m.ScheduleDeletion(days), auth=auth(caller, "ScheduleKeyDeletion")
+    )
     return w.ScheduleKeyDeletionResponse(
         key_id=key.arn,
         deletion_date=key.deletion_date if key.deletion_date is not None else msgspec.UNSET,
@@ -204,7 +225,9 @@ async def cancel_key_deletion(
     Raises:
         NotFoundException, KMSInvalidStateException: As AWS.
     """
-    key: KeyRecord = await s.registry.ask(caller, req.key_id, m.CancelDeletion())
+    key: KeyRecord = await s.registry.ask(
+        caller, req.key_id, m.CancelDeletion(), auth=auth(caller, "CancelKeyDeletion")
+    )
     return w.CancelKeyDeletionResponse(key_id=key.arn)
 
 

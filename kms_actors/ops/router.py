@@ -19,7 +19,7 @@ from kms_actors.errors import (
     UnknownOperationException,
     UnsupportedOperationException,
 )
-from kms_actors.ops import aliases, crypto, keys, tags
+from kms_actors.ops import aliases, crypto, keys, policies, tags
 from kms_actors.ops._context import Handler, Services
 from kms_actors.wire import OPERATIONS, decode_json_request, decode_request, to_json
 
@@ -30,6 +30,7 @@ HANDLERS: Mapping[str, Handler] = {
     **crypto.HANDLERS,
     **aliases.HANDLERS,
     **tags.HANDLERS,
+    **policies.HANDLERS,
 }
 
 

@@ -6,7 +6,7 @@ from kms_actors.domain.principal import Caller
 from kms_actors.domain.records import TagRecord
 from kms_actors.errors import InvalidMarkerException
 from kms_actors.keys import messages as m
-from kms_actors.ops._context import Handler, Services, decode_marker, or_default, page
+from kms_actors.ops._context import Handler, Services, auth, decode_marker, or_default, page
 from kms_actors.wire import shapes as w
 
 
@@ -20,7 +20,7 @@ async def tag_resource(
         NotFoundException, KMSInvalidStateException: As AWS.
     """
     tags = tuple((t.tag_key, t.tag_value) for t in req.tags)
-    await s.registry.ask(caller, req.key_id, m.Tag(tags))
+    await s.registry.ask(caller, req.key_id, m.Tag(tags), auth=auth(caller, "TagResource"))
     return w.TagResourceResponse()
 
 
@@ -32,7 +32,9 @@ async def untag_resource(
     Raises:
         NotFoundException, KMSInvalidStateException: As AWS.
     """
-    await s.registry.ask(caller, req.key_id, m.Untag(tuple(req.tag_keys)))
+    await s.registry.ask(
+        caller, req.key_id, m.Untag(tuple(req.tag_keys)), auth=auth(caller, "UntagResource")
+    )
     return w.UntagResourceResponse()
 
 
@@ -45,7 +47,9 @@ async def list_resource_tags(
         NotFoundException: As AWS.
         InvalidMarkerException: The marker is not one this service gave out.
     """
-    tags: list[TagRecord] = await s.registry.ask(caller, req.key_id, m.ListTags())
+    tags: list[TagRecord] = await s.registry.ask(
+        caller, req.key_id, m.ListTags(), auth=auth(caller, "ListResourceTags")
+    )
     after = decode_marker(req.marker)
     if after is not None:
         if not any(t.tag_key == after for t in tags):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import pathlib
 from collections.abc import Awaitable, Callable
@@ -9,12 +10,18 @@ from collections.abc import Awaitable, Callable
 import anyio
 import pytest
 
-from kms_actors.audit import AuditLog, open_audit_log, open_audit_store, verify_chain
+from kms_actors.audit import (
+    AuditLog,
+    api_call_event,
+    open_audit_log,
+    open_audit_store,
+    verify_chain,
+)
 from kms_actors.domain.clock import FakeClock
 from kms_actors.errors import KMSInternalException
 from kms_actors.hsm import CheckpointSigner
 
-from .audit_support import event
+from .audit_support import KEY_ARN, START, caller, event
 
 pytestmark = pytest.mark.anyio
 
@@ -238,3 +245,90 @@ async def test_record_after_close_fails(
         await log.record(event(0))
     with pytest.raises(KMSInternalException):
         log.record_nowait(event(0))
+
+
+async def test_disk_full_fails_closed(
+    data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
+) -> None:
+    async with open_audit_log(data_dir, signer, clock=clock, retry_interval=1) as log:
+        await log.record(event(0))
+        pages = (await log.store.execute_for_tests("PRAGMA page_count"))[0][0]
+        await log.store.execute_for_tests(f"PRAGMA max_page_count = {pages}")
+        refused = 0
+
+        async def request(number: int) -> None:
+            nonlocal refused
+            try:
+                await log.record(event(number))
+            except KMSInternalException:
+                refused += 1
+
+        async with anyio.create_task_group() as tg:
+            for number in range(1, 200):
+                tg.start_soon(request, number)
+        assert refused == 199
+        assert not log.healthy
+        await log.store.execute_for_tests("PRAGMA max_page_count = 1073741823")
+        clock.advance(1)
+
+        async def recovered() -> bool:
+            return log.healthy
+
+        await until(recovered)
+        assert await log.store.count() == 200  # the refused requests' events were kept
+        assert (await verify_chain(log.store, signer)).ok
+
+
+async def test_every_waiting_caller_is_answered_when_a_write_fails(
+    data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
+) -> None:
+    # max_batch=1: while the first batch fails, the others wait behind it in the queue.
+    async with open_audit_log(data_dir, signer, clock=clock, max_batch=1) as log:
+        await make_unwritable(log)
+        refused = 0
+
+        async def request(number: int) -> None:
+            nonlocal refused
+            try:
+                await log.record(event(number))
+            except KMSInternalException:
+                refused += 1
+
+        with anyio.fail_after(5):  # no caller waits for a retry (the clock never moves)
+            async with anyio.create_task_group() as tg:
+                for number in range(10):
+                    tg.start_soon(request, number)
+        assert refused == 10
+        await log.store.execute_for_tests("DROP TRIGGER fail_writes")
+    assert await stored_count(data_dir) == 10
+
+
+async def test_no_secret_reaches_the_audit_files(
+    data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
+) -> None:
+    plaintext, data_key, blob = b"PLAINTEXT-7c1e9a", b"DATAKEY-52b0f3d4", b"CIPHERTEXT-93aa01"
+    async with open_audit_log(data_dir, signer, clock=clock) as log:
+        for operation in ("Encrypt", "Decrypt", "GenerateDataKey", "ReEncrypt", "CreateGrant"):
+            await log.record(
+                api_call_event(
+                    operation=operation,
+                    caller=caller(),
+                    params={
+                        "KeyId": KEY_ARN,
+                        "Plaintext": plaintext,
+                        "CiphertextBlob": blob,
+                        "GrantTokens": [data_key.decode()],
+                    },
+                    event_time=START,
+                    request_id="r",
+                    resources=[KEY_ARN],
+                    response={"Plaintext": data_key, "CiphertextBlob": blob, "GrantToken": "t"},
+                )
+            )
+        scanned = [path.read_bytes() for path in log.store.data_files()]
+    scanned += [path.read_bytes() for path in log.store.data_files()]  # after the checkpoint
+    assert scanned
+    for content in scanned:
+        for secret in (plaintext, data_key, blob):
+            assert secret not in content
+            assert base64.b64encode(secret) not in content

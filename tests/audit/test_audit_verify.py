@@ -226,3 +226,16 @@ async def test_log_continues_after_everything_is_pruned(
     report = await verify_chain(chain, signer)
     assert report.ok, report.summary()
     assert (report.first_seq, report.last_seq) == (RECORDS + 1, RECORDS + 1)
+
+
+async def test_rehashed_garbage_is_caught_not_crashed_on(
+    chain: AuditStore, signer: CheckpointSigner
+) -> None:
+    previous = await chain.get(11)
+    assert previous is not None
+    garbage = b"not an event"
+    await chain.execute_for_tests(
+        "UPDATE audit_records SET event_json = ?, hash = ? WHERE seq = 12",
+        (garbage, chain_hash(previous.hash, garbage)),
+    )
+    assert await problem_at(chain, signer) == (12, "columns")

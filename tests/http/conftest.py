@@ -46,6 +46,10 @@ OTHER_ACCESS_KEY_ID = "AKIAEXAMPLEOTHER0001"
 OTHER_SECRET_ACCESS_KEY = "kms-actors-other-account-secret-0001"
 OTHER_ACCOUNT_ID = "444455556666"
 OTHER_USER_ARN = "arn:aws:iam::444455556666:user/other"
+# An administrator identity policy: with default key policies, full use of the own account.
+ADMIN_POLICY = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+)
 
 # Temporary credentials of the first account: valid only with their session token.
 TEMP_ACCESS_KEY_ID = "ASIAEXAMPLETEMP00001"
@@ -60,6 +64,7 @@ access_key_id = "{OTHER_ACCESS_KEY_ID}"
 secret_access_key = "{OTHER_SECRET_ACCESS_KEY}"
 account_id = "{OTHER_ACCOUNT_ID}"
 arn = "{OTHER_USER_ARN}"
+policies = [{ADMIN_POLICY!r}]
 
 [[identities]]
 access_key_id = "{TEMP_ACCESS_KEY_ID}"
@@ -67,6 +72,7 @@ secret_access_key = "{TEMP_SECRET_ACCESS_KEY}"
 account_id = "{ACCOUNT_ID}"
 arn = "{TEMP_ARN}"
 session_token = "{TEMP_SESSION_TOKEN}"
+policies = [{ADMIN_POLICY!r}]
 """
 
 _LISTENING = re.compile(rb"listening on http://127\.0\.0\.1:(\d+)")

@@ -18,6 +18,7 @@ from tests.http.conftest import (
     JSON_11,
     OTHER_ACCESS_KEY_ID,
     OTHER_SECRET_ACCESS_KEY,
+    OTHER_USER_ARN,
     REGION,
     SECRET_ACCESS_KEY,
     TEMP_ACCESS_KEY_ID,
@@ -196,9 +197,15 @@ def test_accounts_cannot_see_each_others_keys(make_client: ClientFactory) -> Non
     assert other_key["AWSAccountId"] == "444455556666"
     assert other_key["Arn"].startswith("arn:aws:kms:us-east-1:444455556666:key/")
 
-    for key_id in (key["KeyId"], key["Arn"]):
-        error = error_of(theirs.describe_key, KeyId=key_id)
-        assert error["Error"]["Code"] == "NotFoundException", error["Error"]
+    error = error_of(theirs.describe_key, KeyId=key["KeyId"])
+    assert error["Error"]["Code"] == "NotFoundException", error["Error"]
+    # By ARN another account's key is reachable, and its default key policy refuses.
+    error = error_of(theirs.describe_key, KeyId=key["Arn"])
+    assert error["Error"]["Code"] == "AccessDeniedException", error["Error"]
+    assert error["Error"]["Message"].startswith(
+        f"User: {OTHER_USER_ARN} is not authorized to perform: kms:DescribeKey on resource: "
+        f"{key['Arn']}"
+    )
     assert error_of(theirs.encrypt, KeyId=key["KeyId"], Plaintext=b"x")["Error"]["Code"] == (
         "NotFoundException"
     )
@@ -211,11 +218,11 @@ def test_accounts_cannot_see_each_others_keys(make_client: ClientFactory) -> Non
 
     blob = mine.encrypt(KeyId=key["KeyId"], Plaintext=b"private")["CiphertextBlob"]
     assert error_of(theirs.decrypt, CiphertextBlob=blob)["Error"]["Code"] == (
-        "InvalidCiphertextException"
+        "AccessDeniedException"
     )
     their_blob = theirs.encrypt(KeyId=other_key["KeyId"], Plaintext=b"theirs")["CiphertextBlob"]
     assert error_of(mine.decrypt, CiphertextBlob=their_blob)["Error"]["Code"] == (
-        "InvalidCiphertextException"
+        "AccessDeniedException"
     )
     assert theirs.decrypt(CiphertextBlob=their_blob)["Plaintext"] == b"theirs"
     their_ids = {entry["KeyId"] for entry in theirs.list_keys(Limit=1000)["Keys"]}
