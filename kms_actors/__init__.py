@@ -54,6 +54,7 @@ async def open_kms(
             region=region or settings.service.default_region,
             arn=principal_arn or f"arn:{partition}:iam::{account}:root",
             partition=partition,
+            user_agent="kms_actors-embedded",
         )
         client = KmsClient(service.router, caller)
         client.service = service

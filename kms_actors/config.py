@@ -86,6 +86,16 @@ class HsmSettings(_Section):
     inline_symmetric: bool = True  # run cheap symmetric jobs inline instead of a thread hop
 
 
+class AuditSettings(_Section):
+    """The audit trail (its own SQLite file, audit.sqlite3, in the data directory)."""
+
+    enabled: bool = True
+    # Durable: a response is sent only after its event is committed (group commit keeps this
+    # cheap). False records asynchronously: faster, but a crash can lose the last events.
+    durable: bool = True
+    checkpoint_every: int = 1000  # records between signed checkpoints
+
+
 class KeySettings(_Section):
     """Key actors and quotas."""
 
@@ -104,6 +114,7 @@ class Settings(_Section):
     root_key: RootKeySettings = msgspec.field(default_factory=RootKeySettings)
     hsm: HsmSettings = msgspec.field(default_factory=HsmSettings)
     keys: KeySettings = msgspec.field(default_factory=KeySettings)
+    audit: AuditSettings = msgspec.field(default_factory=AuditSettings)
     identities: list[IdentitySettings] = msgspec.field(default_factory=list)
 
     @property
@@ -127,6 +138,7 @@ _RULES: Mapping[str, tuple[float, float]] = {
     "keys.max_customer_keys": (1, 10_000_000),
     "keys.passivate_after_seconds": (0.01, 10**9),
     "keys.mailbox_size": (1, 10**6),
+    "audit.checkpoint_every": (1, 10**9),
     "keys.max_restarts": (0, 10**6),
     "keys.restart_window_seconds": (0.001, 10**9),
 }

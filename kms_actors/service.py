@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator
 
 import anyio
 
+from kms_actors.audit import AuditLog, open_audit_log, service_event
 from kms_actors.auth import Identity, IdentityStore, SigV4Verifier
 from kms_actors.config import Settings, load_settings
 from kms_actors.domain.clock import Clock, SystemClock
 from kms_actors.domain.policy import compile_policy
-from kms_actors.hsm import HsmPool, RootKey, open_hsm_pool
+from kms_actors.hsm import HsmPool, RootKey, checkpoint_signer, open_hsm_pool
 from kms_actors.http import serve_http
 from kms_actors.keys import DeletionScheduler, KeyDeps, KeyRegistry
 from kms_actors.keys._commands import PurgeKey
@@ -50,6 +51,7 @@ class Service:
         self.scheduler = scheduler
         self.router = router
         self.clock = clock
+        self.audit: AuditLog | None = None
         self.http_address: tuple[str, int] | None = None  # (host, port) when serving HTTP
         self.status: dict[str, object] = {"status": "starting", "service": "kms_actors"}
 
@@ -110,6 +112,17 @@ async def open_service(
                 root, workers=settings.hsm.workers, inline_symmetric=settings.hsm.inline_symmetric
             )
         )
+        audit: AuditLog | None = None
+        if settings.audit.enabled:
+            audit = await stack.enter_async_context(
+                open_audit_log(
+                    settings.data_path,
+                    checkpoint_signer(root),
+                    durable=settings.audit.durable,
+                    clock=clock,
+                    checkpoint_every=settings.audit.checkpoint_every,
+                )
+            )
         async with anyio.create_task_group() as tg:
             scheduler = DeletionScheduler(clock)
             deps = KeyDeps(store=store, hsm=hsm, clock=clock, timers=scheduler)
@@ -131,10 +144,21 @@ async def open_service(
                 scheduler.schedule(key_id, due)
 
             async def purge(key_id: str) -> object:
-                return await registry.command(PurgeKey(key_id))
+                deleted = await registry.command(PurgeKey(key_id))
+                if deleted and audit is not None:
+                    await audit.record(
+                        service_event(
+                            event_name="DeleteKey",
+                            account_id=deleted.account_id,
+                            region=deleted.region,
+                            event_time=clock.now(),
+                            resources=[deleted.arn],
+                        )
+                    )
+                return deleted
 
             await tg.start(scheduler.run, purge)
-            router = Router(Services(registry=registry, hsm=hsm, clock=clock))
+            router = Router(Services(registry=registry, hsm=hsm, clock=clock), audit)
             service = Service(
                 settings=settings,
                 store=store,
@@ -144,6 +168,7 @@ async def open_service(
                 router=router,
                 clock=clock,
             )
+            service.audit = audit
             # HTTP runs in its own scope so shutdown can stop it first: in-flight requests
             # finish against live actors, then the rest of the service is cancelled.
             http_scope = anyio.CancelScope()

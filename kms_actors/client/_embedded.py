@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kms_actors.client._methods import KmsMethods
+from kms_actors.domain.policy import compile_policy
 from kms_actors.domain.principal import Caller
 from kms_actors.ops import Router
 from kms_actors.wire import to_python
+
+EMBEDDED_USER_AGENT = "kms_actors-embedded"
 
 
 class KmsClient(KmsMethods):
@@ -29,8 +32,12 @@ class KmsClient(KmsMethods):
         account_id: str | None = None,
         region: str | None = None,
         arn: str | None = None,
+        identity_policies: Sequence[str] | None = None,
     ) -> KmsClient:
-        """Return a client on the same service acting as another principal, account or Region."""
+        """Return a client on the same service acting as another principal, account or Region.
+
+        ``identity_policies`` are the IAM policy texts attached to that principal.
+        """
         account = account_id or self.caller.account_id
         return KmsClient(
             self._router,
@@ -39,16 +46,21 @@ class KmsClient(KmsMethods):
                 region=region or self.caller.region,
                 arn=arn or f"arn:{self.caller.partition}:iam::{account}:root",
                 partition=self.caller.partition,
+                user_agent=EMBEDDED_USER_AGENT,
+                identity_policies=tuple(
+                    compile_policy(text, kind="identity") for text in (identity_policies or ())
+                ),
             ),
         )
 
     async def _call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        request_id = str(uuid.uuid4())
         response = await self._router.call_params(
-            operation, params, self.caller, blobs_are_base64=False
+            operation, params, self.caller, blobs_are_base64=False, request_id=request_id
         )
         result = to_python(operation, response)
         result["ResponseMetadata"] = {
-            "RequestId": str(uuid.uuid4()),
+            "RequestId": request_id,
             "HTTPStatusCode": 200,
             "HTTPHeaders": {},
             "RetryAttempts": 0,

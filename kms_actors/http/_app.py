@@ -112,7 +112,9 @@ async def handle_post(request: web.Request) -> web.StreamResponse:
             )
         operation = target[len(_TARGET_PREFIX) :]
         router = request.app[ROUTER]
-        answer = await router.call_json(operation, body, _caller(request, verified))
+        answer = await router.call_json(
+            operation, body, _caller(request, verified), request_id=request_id
+        )
         return _json_response(answer, request_id)
     except KmsError as error:
         return _error_response(error, request_id)

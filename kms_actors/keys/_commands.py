@@ -332,18 +332,19 @@ class RegistryActor:
 
     # --- deletion -----------------------------------------------------------------------------
 
-    async def _purge(self, key_id: str) -> bool:
+    async def _purge(self, key_id: str) -> KeyRecord | None:
+        """Delete a key whose deletion date has passed; answer its last record, or None."""
         r = self.r
         live = r.live.get(key_id)
         if live is None:
             key = await r.deps.store.keys.get(key_id)
             if key is None:
-                return False
+                return None
             ref = KeyRef("key", key_id, key.account_id, key.region, key_id)
             live = await self._spawn(key_id, ref)
-        deleted: bool = await live.ref.ask(Purge())
-        if not deleted:
-            return False
+        deleted: KeyRecord | None = await live.ref.ask(Purge())
+        if deleted is None:
+            return None
         for slot, alias in list(r.aliases.items()):
             if alias.target_key_id == key_id:
                 del r.aliases[slot]
@@ -354,7 +355,7 @@ class RegistryActor:
         if scope in r.customer_counts:
             r.customer_counts[scope] -= 1
         live.ref.tell_nowait(Stop())
-        return True
+        return deleted
 
 
 async def load_actor_or_none(deps: Any, key_id: str) -> Any:

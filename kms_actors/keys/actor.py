@@ -304,13 +304,13 @@ class KeyActor:
             for k, v in sorted(merged.items())
         ]
 
-    async def _purge(self) -> bool:
+    async def _purge(self) -> KeyRecord | None:
         key = self.key
         if key.key_state != "PendingDeletion" or key.deletion_date is None:
-            return False
+            return None
         if key.deletion_date > self._clock.now():
-            return False
+            return None
         await self._store.keys.purge(key.key_id)
         self._deleted = True
         log.info("key %s deleted after its waiting period", key.key_id)
-        return True
+        return key

@@ -9,6 +9,7 @@ and quotas and alias uniqueness cannot race.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import anyio
 import msgspec
 
-from kms_actors.domain.identifiers import KeyRef, key_not_found, parse_key_ref
+from kms_actors.domain.identifiers import KeyRef, key_arn, key_not_found, parse_key_ref
 from kms_actors.domain.principal import Caller
 from kms_actors.domain.records import AliasRecord, KeyRecord
 from kms_actors.errors import KMSInternalException
@@ -26,6 +27,21 @@ from kms_actors.keys.messages import Auth, Authorized
 from kms_actors.runtime import ActorRef, ActorStopped, ExitReason, Stop, Supervisor
 
 log = logging.getLogger("kms_actors.keys")
+
+# The key ARNs the current request touched (for its audit event's ``resources``); the router
+# sets a fresh list per request.
+REQUEST_RESOURCES: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "kms_actors_request_resources", default=None
+)
+
+
+def _note_resource(live: _Live, key_id: str) -> None:
+    touched = REQUEST_RESOURCES.get()
+    if touched is not None:
+        arn = key_arn(live.region, live.account_id, key_id)
+        if arn not in touched:
+            touched.append(arn)
+
 
 # What AWS lets a principal of another account do with a key (when both policies allow it).
 CROSS_ACCOUNT_OPERATIONS = frozenset(
@@ -193,6 +209,7 @@ class KeyRegistry:
             if live.account_id != ref.account_id or live.region != ref.region:
                 raise key_not_found(ref)
             live.last_used = time.monotonic()
+            _note_resource(live, key_id)
             try:
                 return await live.ref.ask(message)
             except ActorStopped:
@@ -218,6 +235,7 @@ class KeyRegistry:
             if live.account_id != caller.account_id and not isinstance(message, Authorized):
                 raise key_not_found(ref)
             live.last_used = time.monotonic()
+            _note_resource(live, key_id)
             try:
                 return await live.ref.ask(message)
             except ActorStopped:

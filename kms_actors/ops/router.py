@@ -3,15 +3,20 @@
 It has no state to protect, so it runs in the caller's task rather than behind a mailbox of
 its own (a mailbox would only add a hop); the actors it dispatches to serialize what must be
 serialized. One dispatch table, one path, so the HTTP API and the embedded client can never
-disagree.
+disagree. Every request that names a KMS operation, successful, refused or invalid, leaves
+exactly one audit event, committed before the answer by default (fail closed).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
+
+from kms_actors.audit import READ_ONLY_OPERATIONS, AuditLog, api_call_event
 from kms_actors.domain.principal import Caller
 from kms_actors.errors import (
     KmsError,
@@ -19,6 +24,7 @@ from kms_actors.errors import (
     UnknownOperationException,
     UnsupportedOperationException,
 )
+from kms_actors.keys.registry import REQUEST_RESOURCES
 from kms_actors.ops import aliases, crypto, keys, policies, tags
 from kms_actors.ops._context import Handler, Services
 from kms_actors.wire import OPERATIONS, decode_json_request, decode_request, to_json
@@ -33,20 +39,27 @@ HANDLERS: Mapping[str, Handler] = {
     **policies.HANDLERS,
 }
 
+_JSON = msgspec.json.Decoder()
+
 
 class Router:
-    """Dispatches a decoded request to its operation handler."""
+    """Dispatches a request to its operation handler, and audits it."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, audit: AuditLog | None = None) -> None:
         self.services = services
+        self.audit = audit
         self._table: Mapping[str, Handler] = HANDLERS
 
     def supports(self, operation: str) -> bool:
         """Say whether ``operation`` is implemented."""
         return operation in self._table
 
+    def add_handlers(self, handlers: Mapping[str, Handler]) -> None:
+        """Add operation handlers (operations built outside this package, e.g. audit's)."""
+        self._table = {**self._table, **handlers}
+
     async def call(self, operation: str, request: Any, caller: Caller) -> Any:
-        """Run one operation for ``caller`` and return its response shape.
+        """Run one decoded operation for ``caller`` (not audited: the public entries are).
 
         Raises:
             KmsError: The AWS error for the request; anything unexpected becomes
@@ -64,20 +77,29 @@ class Router:
             raise KMSInternalException() from None
 
     async def call_params(
-        self, operation: str, params: Mapping[str, Any], caller: Caller, *, blobs_are_base64: bool
+        self,
+        operation: str,
+        params: Mapping[str, Any],
+        caller: Caller,
+        *,
+        blobs_are_base64: bool,
+        request_id: str | None = None,
     ) -> Any:
-        """Validate builtins ``params`` against the model, then run the operation.
+        """Validate builtins ``params`` against the model, run the operation, audit it.
 
         Raises:
             ValidationException, SerializationException: The request does not fit the model.
             KmsError: As ``call``.
         """
-        if operation not in self._table:
-            raise _unsupported(operation)
-        request = decode_request(operation, params, blobs_are_base64=blobs_are_base64)
-        return await self.call(operation, request, caller)
 
-    async def call_json(self, operation: str, body: bytes, caller: Caller) -> bytes:
+        def decode() -> Any:
+            return decode_request(operation, params, blobs_are_base64=blobs_are_base64)
+
+        return await self._audited(operation, caller, request_id, decode, lambda _r: params)
+
+    async def call_json(
+        self, operation: str, body: bytes, caller: Caller, *, request_id: str | None = None
+    ) -> bytes:
         """Run an operation from an AWS JSON 1.1 body and return the JSON response body.
 
         Raises:
@@ -85,10 +107,74 @@ class Router:
             SerializationException, ValidationException: The body does not fit the model.
             KmsError: As ``call``.
         """
-        if operation not in self._table:
-            raise _unsupported(operation)
-        request = decode_json_request(operation, body)
-        return to_json(await self.call(operation, request, caller))
+
+        def decode() -> Any:
+            return decode_json_request(operation, body)
+
+        response = await self._audited(operation, caller, request_id, decode, _json_params(body))
+        return to_json(response)
+
+    async def _audited(
+        self,
+        operation: str,
+        caller: Caller,
+        request_id: str | None,
+        decode: Callable[[], Any],
+        params_of: Callable[[Any], Mapping[str, Any]],
+    ) -> Any:
+        audit = self.audit
+        if audit is None or operation not in OPERATIONS:
+            if operation not in self._table:
+                raise _unsupported(operation)
+            return await self.call(operation, decode(), caller)
+        audit.ensure_healthy()  # fail closed: never run a request that cannot be recorded
+        touched: list[str] = []
+        token = REQUEST_RESOURCES.set(touched)
+        request: Any = None
+        response: Any = None
+        error: KmsError | None = None
+        try:
+            if operation not in self._table:
+                raise _unsupported(operation)
+            request = decode()
+            response = await self.call(operation, request, caller)
+            return response
+        except KmsError as failure:
+            error = failure
+            raise
+        finally:
+            REQUEST_RESOURCES.reset(token)
+            event = api_call_event(
+                operation=operation,
+                caller=caller,
+                params=params_of(request),
+                event_time=self.services.clock.now(),
+                request_id=request_id or str(uuid.uuid4()),
+                resources=touched,
+                response=(
+                    msgspec.to_builtins(response)
+                    if response is not None and operation not in READ_ONLY_OPERATIONS
+                    else None
+                ),
+                error=error,
+            )
+            await audit.record(event)
+
+
+def _json_params(body: bytes) -> Callable[[Any], Mapping[str, Any]]:
+    """Return the audit view of a JSON request: from the decoded request, else the raw JSON."""
+
+    def params_of(request: Any) -> Mapping[str, Any]:
+        if request is not None:
+            result: Mapping[str, Any] = msgspec.to_builtins(request)
+            return result
+        try:
+            document = _JSON.decode(body) if body else {}
+        except msgspec.DecodeError:
+            return {}
+        return document if isinstance(document, dict) else {}
+
+    return params_of
 
 
 def _unsupported(operation: str) -> KmsError:
