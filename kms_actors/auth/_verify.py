@@ -44,7 +44,7 @@ from kms_actors.errors import (
     UnrecognizedClientException,
 )
 
-SERVICES: Final = ("kms", "sts")
+SERVICES: Final = ("kms", "sts", "cloudtrail")
 INVALID_CLIENT: Final = "The security token included in the request is invalid."
 EXPIRED_CREDENTIALS: Final = "The security token included in the request is expired"
 # botocore's rule for a region name (a DNS label).

@@ -17,6 +17,7 @@ class Caller(msgspec.Struct, frozen=True, kw_only=True):
     access_key_id: str = ""
     source_ip: str = ""
     user_agent: str = ""
+    user_id: str = ""  # the principal's unique id (AIDA..., AROA...:session), for audit
     role_arn: str = ""  # for an assumed-role session: its role's ARN (with the role's path)
     # Compiled IAM identity policies of the principal (kms_actors.domain.policy.Policy).
     identity_policies: tuple[Any, ...] = ()

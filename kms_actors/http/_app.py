@@ -24,6 +24,7 @@ from kms_actors.errors import (
     SerializationException,
     UnknownOperationException,
 )
+from kms_actors.http import _cloudtrail as cloudtrail
 from kms_actors.http import _sts as sts
 from kms_actors.http._errors import JSON_11, error_body
 from kms_actors.ops import Router
@@ -84,6 +85,7 @@ def _caller(request: web.Request, verified: Verified) -> Caller:
         access_key_id=identity.access_key_id,
         source_ip=request.remote or "",
         user_agent=request.headers.get("User-Agent", ""),
+        user_id=identity.user_id,
         role_arn=identity.role_arn,
         identity_policies=identity.policies,
     )
@@ -103,6 +105,10 @@ async def handle_post(request: web.Request) -> web.StreamResponse:
         if target is None:
             return await _handle_sts(request, body, request_id)
         verified = _verify(request, request.app[VERIFIER], body)
+        if target.startswith(cloudtrail.TARGET_PREFIX):
+            operation = target[len(cloudtrail.TARGET_PREFIX) :]
+            audit = request.app[ROUTER].audit
+            return await cloudtrail.handle(audit, operation, body, verified, request_id)
         if not target.startswith(_TARGET_PREFIX):
             raise UnknownOperationException()
         if verified.service != "kms":

@@ -157,6 +157,7 @@ class Router:
                     else None
                 ),
                 error=error,
+                principal_id=caller.user_id,
             )
             await audit.record(event)
 
