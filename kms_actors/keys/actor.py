@@ -27,7 +27,7 @@ from kms_actors.errors import (
     TagException,
 )
 from kms_actors.hsm import INVALID_CIPHERTEXT
-from kms_actors.keys.authorize import authorize, request_context
+from kms_actors.keys.authorize import Authorizer, request_context
 from kms_actors.keys.grants import GrantBook
 from kms_actors.keys.messages import (
     Admission,
@@ -128,7 +128,7 @@ class KeyActor:
         self._clock = deps.clock
         self._timers = deps.timers
         self._deleted = False
-        self._policy = compile_policy(key.policy)
+        self._authorizer = Authorizer(compile_policy(key.policy))
         self._grants = GrantBook(key, grants, deps.store, deps.clock)
 
     def material_ids(self) -> list[bytes]:
@@ -150,7 +150,7 @@ class KeyActor:
             raise NotFoundException(f"Key '{self.key.arn}' does not exist")
         if isinstance(message, Authorized):
             auth = message.auth
-            authorize(auth, self.key, self._policy, self._grants, self._tags, self._clock.now())
+            self._authorizer.authorize(auth, self.key, self._grants, self._tags, self._clock.now())
             return await self._dispatch(message.command, auth)
         return await self._dispatch(message, None)
 
@@ -221,7 +221,7 @@ class KeyActor:
             )
             lockout_check(policy, ctx, auth.caller.identity_policies)
         await self._save(self._replace(policy=text))
-        self._policy = policy
+        self._authorizer = Authorizer(policy)
 
     # --- crypto admission (hot path: no awaits) ---------------------------------------------
 

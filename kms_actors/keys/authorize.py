@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kms_actors.domain.policy import (
+    Decision,
     Policy,
     RequestContext,
     access_denied_message,
@@ -72,28 +73,70 @@ def request_context(
     )
 
 
-def authorize(
-    auth: Auth,
-    key: KeyRecord,
-    policy: Policy,
-    grants: GrantBook,
-    tags: Sequence[TagRecord],
-    now: float,
-) -> None:
-    """Allow the request or raise AWS's AccessDeniedException.
+class Authorizer:
+    """Decides requests on one key; remembers decisions that cannot depend on the request.
 
-    Allowed when the key policy (with the caller's identity policies, as AWS evaluates them)
-    allows it, or when a grant on the key does; an explicit Deny in a policy wins over both.
-
-    Raises:
-        AccessDeniedException: Nothing allows the request, or a policy denies it explicitly.
+    When neither the key policy nor the caller's identity policies have a Condition or a
+    policy variable, the decision depends only on (principal, operation), so it is computed
+    once and reused until the key policy changes (a new Authorizer is made then).
     """
-    ctx = request_context(auth, key, tags, now)
-    decision = decide(ctx, policy, auth.caller.identity_policies)
-    if decision.allowed:
-        return
-    if decision.via != "deny" and grants.allows(
-        auth.caller, auth.operation, auth.encryption_context, auth.grant_tokens
-    ):
-        return
-    raise AccessDeniedException(access_denied_message(ctx, decision))
+
+    _MAX_CACHED = 4096
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._static = _unconditional(policy)
+        self._decisions: dict[tuple[Any, ...], Decision] = {}
+
+    def authorize(
+        self, auth: Auth, key: KeyRecord, grants: GrantBook, tags: Sequence[TagRecord], now: float
+    ) -> None:
+        """Allow the request or raise AWS's AccessDeniedException.
+
+        Allowed when the key policy (with the caller's identity policies, as AWS evaluates
+        them) allows it, or when a grant on the key does; an explicit Deny in a policy wins
+        over both.
+
+        Raises:
+            AccessDeniedException: Nothing allows the request, or a policy denies it.
+        """
+        caller = auth.caller
+        slot: tuple[Any, ...] | None = None
+        if self._static and all(_unconditional(p) for p in caller.identity_policies):
+            slot = (
+                caller.arn,
+                caller.account_id,
+                caller.role_arn,
+                auth.operation,
+                tuple(p.text for p in caller.identity_policies),
+            )
+            cached = self._decisions.get(slot)
+            if cached is not None and cached.allowed:
+                return
+        ctx = request_context(auth, key, tags, now)
+        decision = decide(ctx, self.policy, caller.identity_policies)
+        if slot is not None:
+            if len(self._decisions) >= self._MAX_CACHED:
+                self._decisions.clear()
+            self._decisions[slot] = decision
+        if decision.allowed:
+            return
+        if decision.via != "deny" and grants.allows(
+            caller, auth.operation, auth.encryption_context, auth.grant_tokens
+        ):
+            return
+        raise AccessDeniedException(access_denied_message(ctx, decision))
+
+
+_UNCONDITIONAL: dict[str, bool] = {}
+
+
+def _unconditional(policy: Policy) -> bool:
+    """Say whether a policy's decisions ignore the request context (no conditions/variables)."""
+    known = _UNCONDITIONAL.get(policy.text)
+    if known is None:
+        known = "${" not in policy.text and all(not s.conditions for s in policy.statements)
+        if len(_UNCONDITIONAL) > 10_000:
+            _UNCONDITIONAL.clear()
+        _UNCONDITIONAL[policy.text] = known
+    return known

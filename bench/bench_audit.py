@@ -1,0 +1,102 @@
+"""Audit cost: Encrypt throughput with durable audit, asynchronous audit and no audit.
+
+Run: ``.venv/bin/python -m bench.bench_audit [--seconds S]`` (needs ``wrk`` for the HTTP
+cases). Embedded: 64 concurrent tasks; HTTP: wrk, 64 connections, one server process per mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+import anyio
+import boto3
+
+import kms_actors
+from bench import _wrk
+from bench.bench_engine import embedded_case
+from bench.bench_http import free_port, wait_http
+
+MODES: dict[str, dict[str, Any]] = {
+    "audit durable": {"audit.enabled": True, "audit.durable": True},
+    "audit asynchronous": {"audit.enabled": True, "audit.durable": False},
+    "audit off": {"audit.enabled": False},
+}
+
+
+async def _embedded(mode: dict[str, Any], seconds: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as data_dir:
+        async with kms_actors.open_kms(data_dir, overrides=mode) as kms:
+            key_id = (await kms.create_key())["KeyMetadata"]["KeyId"]
+            return await embedded_case(kms, "Encrypt", [key_id], 256, seconds, 64)
+
+
+def _http(mode: dict[str, Any], seconds: float) -> dict[str, Any]:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = dict(os.environ, KMS_ACTORS_SERVICE_DATA_DIR=data_dir)
+        for name, value in mode.items():
+            env["KMS_ACTORS_" + name.replace(".", "_").upper()] = str(value).lower()
+        args = [sys.executable, "-m", "kms_actors", "serve", "--port", str(port)]
+        server = subprocess.Popen(
+            [*args, "--log-level", "WARNING"], env=env, stdout=subprocess.DEVNULL
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            wait_http(url + "health")
+            kms = boto3.client(
+                "kms",
+                endpoint_url=url,
+                region_name=_wrk.REGION,
+                aws_access_key_id=_wrk.ACCESS_KEY,
+                aws_secret_access_key=_wrk.SECRET_KEY,
+            )
+            key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+            text = base64.b64encode(os.urandom(256)).decode()
+            body = json.dumps({"KeyId": key_id, "Plaintext": text}).encode()
+            headers = _wrk.signed(url, "TrentService.Encrypt", body)
+            return _wrk.run_wrk(url, [(headers, body)], seconds, 64)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def main() -> None:
+    """Run every mode, embedded and over HTTP, and print the costs."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    options = {"use_uvloop": True} if sys.platform == "linux" else {}
+    rates: dict[str, float] = {}
+    print("| case | ops/s | p50 µs | p99 µs |\n|---|---:|---:|---:|")
+    for label, mode in MODES.items():
+        result = anyio.run(_embedded, mode, args.seconds, backend_options=options)
+        rates[f"embedded {label}"] = result["ops_per_s"]
+        print(
+            f"| embedded Encrypt 256 B, {label} | {result['ops_per_s']:,.0f} | "
+            f"{result['p50_us']:,.0f} | {result['p99_us']:,.0f} |",
+            flush=True,
+        )
+    for label, mode in MODES.items():
+        result = _http(mode, args.seconds)
+        rates[f"HTTP {label}"] = result["ops_per_s"]
+        print(
+            f"| HTTP Encrypt 256 B, {label} | {result['ops_per_s']:,.0f} | "
+            f"{result['p50_us']:,.0f} | {result['p99_us']:,.0f} |",
+            flush=True,
+        )
+    for where in ("embedded", "HTTP"):
+        off = rates[f"{where} audit off"]
+        for label in ("audit durable", "audit asynchronous"):
+            cost = 1 - rates[f"{where} {label}"] / off
+            print(f"{where}: {label} costs {cost:.0%} of the audit-off rate")
+
+
+if __name__ == "__main__":
+    main()
