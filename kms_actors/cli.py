@@ -9,7 +9,7 @@ import sys
 
 import anyio
 
-from kms_actors import __version__, loadtest
+from kms_actors import __version__, cli_audit, loadtest
 from kms_actors.config import ConfigError, Settings, load_settings
 from kms_actors.service import open_service
 
@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="TCP port (overrides http.port)")
     serve.add_argument("--log-level", default="INFO")
     loadtest.add_parser(sub)
+    cli_audit.add_parser(sub)
     return parser
 
 
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "loadtest":
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         raise SystemExit(loadtest.run(args))
+    if args.command == "audit":
+        raise SystemExit(cli_audit.run(args))
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import tomllib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -72,6 +73,25 @@ class IdentitySettings(_Section):
         return texts
 
 
+class RoleSettings(_Section):
+    """One IAM role principals may assume with sts:AssumeRole."""
+
+    arn: str  # arn:aws:iam::<account>:role/<path/><name>
+    # Who may assume the role: an IAM trust policy (with Principal) allowing sts:AssumeRole.
+    trust_policy: str
+    # IAM identity policies of the role's sessions: inline JSON texts and/or JSON files.
+    policies: list[str] = msgspec.field(default_factory=list)
+    policy_files: list[str] = msgspec.field(default_factory=list)
+    max_session_duration_seconds: int = 3600  # the longest DurationSeconds AssumeRole accepts
+
+    def policy_texts(self) -> list[str]:
+        """Return the inline policies, then the files' contents."""
+        texts = list(self.policies)
+        for name in self.policy_files:
+            texts.append(pathlib.Path(name).expanduser().read_text())
+        return texts
+
+
 class RootKeySettings(_Section):
     """The root of trust: every key material at rest is wrapped under this key."""
 
@@ -116,6 +136,7 @@ class Settings(_Section):
     keys: KeySettings = msgspec.field(default_factory=KeySettings)
     audit: AuditSettings = msgspec.field(default_factory=AuditSettings)
     identities: list[IdentitySettings] = msgspec.field(default_factory=list)
+    roles: list[RoleSettings] = msgspec.field(default_factory=list)
 
     @property
     def data_path(self) -> pathlib.Path:
@@ -181,14 +202,15 @@ def load_settings(
         raise ConfigError(f"invalid setting {_setting_of(str(error))}") from None
     _check_ranges(settings)
     _check_identities(settings)
+    _check_roles(settings)
     return settings
 
 
 def _setting_names() -> dict[str, tuple[str, ...]]:
     names: dict[str, tuple[str, ...]] = {}
     for section in Settings.__struct_fields__:
-        if section == "identities":
-            continue  # a list of tables: set in the file, not by environment variables
+        if section in ("identities", "roles"):
+            continue  # lists of tables: set in the file, not by environment variables
         section_type = Settings.__annotations__[section]
         cls = globals()[section_type] if isinstance(section_type, str) else section_type
         names[section] = cls.__struct_fields__
@@ -228,13 +250,55 @@ def _check_identities(settings: Settings) -> None:
             raise ConfigError(
                 f"invalid setting {where}.arn: must be an ARN in account {identity.account_id}"
             )
-        for number, name in enumerate(identity.policy_files):
-            if not pathlib.Path(name).expanduser().is_file():
-                raise ConfigError(f"invalid setting {where}.policy_files[{number}]: no file {name}")
-        for number, text in enumerate(identity.policy_texts()):
-            try:
-                compile_policy(text, kind="identity")
-            except KmsError as error:
-                raise ConfigError(
-                    f"invalid setting {where}.policies[{number}]: {error.message}"
-                ) from None
+        _check_policies(where, identity.policies, identity.policy_files)
+
+
+# IAM's rules: a name of up to 64 characters, a path of up to 512 (its leading "/" included).
+_ROLE_ARN: Final = re.compile(
+    r"arn:aws[a-z-]*:iam::(?P<account>\d{12}):role/(?P<path>(?:[\w+=,.@-]+/)*)"
+    r"(?P<name>[\w+=,.@-]{1,64})",
+    re.ASCII,
+)
+_SESSION_SECONDS: Final = (900, 43_200)
+
+
+def _check_roles(settings: Settings) -> None:
+    seen: set[tuple[str, str]] = set()
+    for index, role in enumerate(settings.roles):
+        where = f"roles[{index}]"
+        match = _ROLE_ARN.fullmatch(role.arn)
+        if match is None or len(match["path"]) > 511:
+            raise ConfigError(
+                f"invalid setting {where}.arn: must be a role ARN, "
+                f"arn:aws:iam::<12-digit account>:role/<optional path/><name>, not {role.arn!r}"
+            )
+        # IAM role names are unique per account whatever their path, and case-insensitive.
+        name = (match["account"], match["name"].lower())
+        if name in seen:
+            raise ConfigError(f"invalid setting {where}.arn: duplicate role {role.arn}")
+        seen.add(name)
+        try:
+            compile_policy(role.trust_policy, kind="trust")
+        except KmsError as error:
+            raise ConfigError(f"invalid setting {where}.trust_policy: {error.message}") from None
+        low, high = _SESSION_SECONDS
+        if not low <= role.max_session_duration_seconds <= high:
+            raise ConfigError(
+                f"invalid setting {where}.max_session_duration_seconds: "
+                f"{role.max_session_duration_seconds} is not between {low} and {high}"
+            )
+        _check_policies(where, role.policies, role.policy_files)
+
+
+def _check_policies(where: str, inline: list[str], files: list[str]) -> None:
+    texts = [(f"policies[{n}]", text) for n, text in enumerate(inline)]
+    for number, name in enumerate(files):
+        path = pathlib.Path(name).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"invalid setting {where}.policy_files[{number}]: no file {name}")
+        texts.append((f"policy_files[{number}]", path.read_text()))
+    for setting, text in texts:
+        try:
+            compile_policy(text, kind="identity")
+        except KmsError as error:
+            raise ConfigError(f"invalid setting {where}.{setting}: {error.message}") from None

@@ -23,6 +23,7 @@ class KmsError(Exception):
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
         self.message = message
+        self.request_id = ""  # set by the clients to the request's id
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}" if self.message else self.code
@@ -32,7 +33,7 @@ class KmsError(Exception):
         """The error as botocore's ``ClientError.response`` shows it."""
         return {
             "Error": {"Code": self.code, "Message": self.message},
-            "ResponseMetadata": {"HTTPStatusCode": self.status},
+            "ResponseMetadata": {"HTTPStatusCode": self.status, "RequestId": self.request_id},
         }
 
 

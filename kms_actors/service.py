@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import anyio
 
 from kms_actors.audit import AuditLog, open_audit_log, service_event
-from kms_actors.auth import Identity, IdentityStore, SigV4Verifier
+from kms_actors.auth import Identity, Role, RoleStore, SigV4Verifier
 from kms_actors.config import Settings, load_settings
 from kms_actors.domain.clock import Clock, SystemClock
 from kms_actors.domain.policy import compile_policy
@@ -23,7 +23,7 @@ from kms_actors.hsm import HsmPool, RootKey, checkpoint_signer, open_hsm_pool
 from kms_actors.http import serve_http
 from kms_actors.keys import DeletionScheduler, KeyDeps, KeyRegistry
 from kms_actors.keys._commands import PurgeKey
-from kms_actors.ops import Router, Services
+from kms_actors.ops import Router, Services, usage
 from kms_actors.runtime import Supervisor
 from kms_actors.store import Store, open_store
 
@@ -68,14 +68,18 @@ def load_root_key(settings: Settings) -> RootKey:
     return RootKey.load_or_create(settings.root_key_path)
 
 
-def identity_store(settings: Settings) -> IdentityStore:
-    """Return the identities the configuration declares, with their compiled policies."""
+def identity_store(settings: Settings) -> RoleStore:
+    """Return the identities and roles the configuration declares, with compiled policies.
+
+    The verifier and STS AssumeRole share this one store: sessions AssumeRole issues are
+    added to it.
+    """
     if settings.http.dev_mode:
         log.warning(
             "development mode is ON: any credentials are accepted and signatures are not "
             "checked; never expose this server"
         )
-    return IdentityStore(
+    return RoleStore(
         (
             Identity(
                 access_key_id=i.access_key_id,
@@ -87,6 +91,15 @@ def identity_store(settings: Settings) -> IdentityStore:
                 policies=tuple(compile_policy(text, kind="identity") for text in i.policy_texts()),
             )
             for i in settings.identities
+        ),
+        roles=(
+            Role(
+                arn=r.arn,
+                trust_policy=compile_policy(r.trust_policy, kind="trust"),
+                policies=tuple(compile_policy(text, kind="identity") for text in r.policy_texts()),
+                max_session_seconds=r.max_session_duration_seconds,
+            )
+            for r in settings.roles
         ),
         dev_mode=settings.http.dev_mode,
         default_account_id=settings.service.default_account_id,
@@ -159,6 +172,8 @@ async def open_service(
 
             await tg.start(scheduler.run, purge)
             router = Router(Services(registry=registry, hsm=hsm, clock=clock), audit)
+            if audit is not None:
+                router.add_handlers(usage.handlers(audit))
             service = Service(
                 settings=settings,
                 store=store,

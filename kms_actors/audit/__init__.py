@@ -3,12 +3,15 @@
 How it is built:
 
 - ``_event``: ``AuditEvent`` (CloudTrail's record for KMS) and its builders
-  ``api_call_event`` / ``service_event``; ``_redact`` decides what of a request and its
-  response may be recorded (never plaintext, ciphertext or key material).
+  ``api_call_event`` / ``service_event``; on the request path ``capture_call`` keeps just the
+  redacted pieces (``CallCapture``) and the writer builds the event (``_compose``). ``_redact``
+  decides what of a request and its response may be recorded (never plaintext, ciphertext
+  or key material).
 - ``_chain``: the hash chain ``hash_n = SHA-256(hash_{n-1} || event_json_n)`` and checkpoints
   signed by the HSM (``kms_actors.hsm.checkpoint_signer``).
 - ``_log``: ``open_audit_log`` / ``AuditLog``, the writer task: group commit (one transaction
-  and one fsync per batch), durable before ``record`` returns by default, failing closed.
+  and one fsync per batch), durable before ``record`` returns by default, failing closed; it
+  builds, hashes and stores a whole batch of events at once.
 - ``_verify``: ``verify_chain`` (first broken, missing or reordered record) and
   ``export_and_prune`` (JSON Lines export, then a prune that keeps the chain verifiable).
 - ``_query``: ``lookup_events`` (CloudTrail LookupEvents), ``list_events`` (the CLI) and
@@ -28,9 +31,11 @@ from kms_actors.audit._errors import (
 )
 from kms_actors.audit._event import (
     AuditEvent,
+    CallCapture,
     Resource,
     UserIdentity,
     api_call_event,
+    capture_call,
     format_event_time,
     service_event,
 )
@@ -59,6 +64,7 @@ __all__ = [
     "AuditLog",
     "AuditRecord",
     "AuditStore",
+    "CallCapture",
     "ChainBroken",
     "InvalidEventCategoryException",
     "InvalidLookupAttributesException",
@@ -72,6 +78,7 @@ __all__ = [
     "VerifyProblem",
     "VerifyReport",
     "api_call_event",
+    "capture_call",
     "decode_event",
     "encode_event",
     "export_and_prune",

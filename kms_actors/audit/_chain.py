@@ -21,7 +21,13 @@ import struct
 
 import msgspec
 
-from kms_actors.audit._event import AuditEvent, parse_event_time, username
+from kms_actors.audit._event import (
+    AuditEvent,
+    Resource,
+    UserIdentity,
+    parse_event_time,
+    username,
+)
 from kms_actors.hsm import CheckpointSigner
 from kms_actors.store import AuditRecord, Checkpoint
 
@@ -72,6 +78,26 @@ def _short_name(arn: str) -> str | None:
     return None
 
 
+def identity_columns(identity: UserIdentity) -> tuple[str | None, str | None, str | None]:
+    """Return the ``principal_arn``, ``access_key_id`` and ``username`` columns of an identity."""
+    return (
+        identity.arn if isinstance(identity.arn, str) else None,
+        identity.access_key_id if isinstance(identity.access_key_id, str) else None,
+        username(identity),
+    )
+
+
+def resource_columns(resources: tuple[Resource, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """Return the ``key_arn`` column of an event's resources and the names it is found under.
+
+    The names are the ARNs and their short forms (key id, ``alias/...``), without repeats.
+    """
+    arns = [resource.arn for resource in resources]
+    names = [*arns, *(name for arn in arns if (name := _short_name(arn)) is not None)]
+    key_arn = next((arn for arn in arns if ":key/" in arn), None)
+    return key_arn, tuple(dict.fromkeys(names))
+
+
 def unchained_record(event: AuditEvent, event_json: bytes) -> AuditRecord:
     """Return the record for an event, with its queryable columns, before it has a place.
 
@@ -79,9 +105,8 @@ def unchained_record(event: AuditEvent, event_json: bytes) -> AuditRecord:
     (``msgspec.structs.replace``). The columns are copies of event fields, so the verifier
     can check them against the hashed bytes.
     """
-    identity = event.user_identity
-    arns = [resource.arn for resource in event.resources]
-    names = [*arns, *(name for arn in arns if (name := _short_name(arn)) is not None)]
+    principal_arn, access_key_id, name = identity_columns(event.user_identity)
+    key_arn, names = resource_columns(event.resources)
     return AuditRecord(
         seq=0,
         event_time=parse_event_time(event.event_time),
@@ -91,14 +116,14 @@ def unchained_record(event: AuditEvent, event_json: bytes) -> AuditRecord:
         event_name=event.event_name,
         event_id=event.event_id,
         read_only=event.read_only,
-        key_arn=next((arn for arn in arns if ":key/" in arn), None),
-        principal_arn=identity.arn if isinstance(identity.arn, str) else None,
-        access_key_id=identity.access_key_id if isinstance(identity.access_key_id, str) else None,
-        username=username(identity),
+        key_arn=key_arn,
+        principal_arn=principal_arn,
+        access_key_id=access_key_id,
+        username=name,
         error_code=event.error_code if isinstance(event.error_code, str) else None,
         prev_hash=b"",
         hash=b"",
-        resources=tuple(dict.fromkeys(names)),
+        resources=names,
     )
 
 

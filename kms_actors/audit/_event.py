@@ -8,11 +8,14 @@ objects or ``null``, and ``errorCode``/``errorMessage`` only when the request fa
 Build events with ``api_call_event`` (a request, allowed or not) and ``service_event`` (what
 the service does by itself: deletion, rotation, expiry). Both take raw parameters and redact
 them (``_redact``), so no caller can put plaintext or key material into the log by mistake.
+The request path uses the two halves of ``api_call_event`` apart: ``capture_call`` (redact,
+keep the raw pieces) while answering, ``call_event`` later, in the writer (``_compose``).
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -78,6 +81,26 @@ class AuditEvent(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     recipient_account_id: str
     service_event_details: dict[str, Any] | UnsetType = UNSET
     event_category: str = "Management"
+
+
+class _EventIds:
+    """UUID-shaped event ids: a random per-process prefix and a counter.
+
+    Unique across processes (74 random bits per process) and ~10x cheaper than ``uuid4``;
+    within a process they sort in issue order, so the event id index only ever appends.
+    The version digit is 4 and the variant bits are RFC 4122's, like a ``uuid4``.
+    """
+
+    def __init__(self) -> None:
+        p = uuid.uuid4().hex  # already carries version 4 and the RFC 4122 variant
+        self._prefix = f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-"
+        self._next = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._next):012x}"
+
+
+new_event_id = _EventIds()
 
 
 def format_event_time(epoch: float) -> str:
@@ -148,6 +171,96 @@ def resources_of(arns: Sequence[str]) -> tuple[Resource, ...]:
     return tuple(Resource(account_id=_arn_account(a), arn=a) for a in dict.fromkeys(arns))
 
 
+class CallCapture(msgspec.Struct, frozen=True, gc=False):
+    """What an event needs of one request, taken while it is answered: plain, redacted values.
+
+    ``capture_call`` builds it on the request's path (redacting there, so nothing the caller
+    may change later, and nothing secret, is kept); ``call_event`` turns it into the event
+    later, in the writer. Positional, to keep the request's path short.
+    """
+
+    operation: str
+    caller: Caller
+    request_parameters: dict[str, Any] | None
+    response_elements: dict[str, Any] | None
+    resources: tuple[str, ...]
+    error_code: str | None
+    error_message: str | None
+    request_id: str
+    event_time: float
+    principal_id: str
+    recipient_account_id: str
+
+
+def capture_call(
+    operation: str,
+    caller: Caller,
+    params: Mapping[str, Any],
+    *,
+    event_time: float,
+    request_id: str | None,
+    resources: Sequence[str] = (),
+    response: Mapping[str, Any] | None = None,
+    error: KmsError | None = None,
+    principal_id: str = "",
+    recipient_account_id: str | None = None,
+) -> CallCapture:
+    """Return the capture of one request (arguments as for ``api_call_event``).
+
+    A missing ``request_id`` gets a fresh UUID-shaped one.
+    """
+    elements = None
+    if error is None and operation not in READ_ONLY_OPERATIONS:
+        key_arns = [arn for arn in resources if ":key/" in arn]
+        elements = redact_response(operation, response or {}, key_arns[-1] if key_arns else None)
+    return CallCapture(
+        operation,
+        caller,
+        redact_request(operation, params),
+        elements,
+        tuple(resources),
+        error.code if error is not None else None,
+        error.message if error is not None and error.message else None,
+        request_id if request_id is not None else new_event_id(),
+        event_time,
+        principal_id,
+        recipient_account_id or caller.account_id,
+    )
+
+
+def call_event(
+    call: CallCapture,
+    identity: UserIdentity,
+    resources: tuple[Resource, ...],
+    event_time: str,
+    event_id: str,
+) -> AuditEvent:
+    """Return the event of a captured request; the caller supplies the derived parts.
+
+    They are ``user_identity(call.caller, call.principal_id)``,
+    ``resources_of(call.resources)``, ``format_event_time(call.event_time)`` and a fresh
+    ``new_event_id()``; the writer keeps the first three cached from one event to the next.
+    """
+    caller = call.caller
+    return AuditEvent(
+        user_identity=identity,
+        event_time=event_time,
+        event_name=call.operation,
+        aws_region=caller.region,
+        source_ip_address=caller.source_ip,
+        user_agent=caller.user_agent,
+        error_code=UNSET if call.error_code is None else call.error_code,
+        error_message=UNSET if call.error_message is None else call.error_message,
+        request_parameters=call.request_parameters,
+        response_elements=call.response_elements,
+        request_id=call.request_id,
+        event_id=event_id,
+        read_only=call.operation in READ_ONLY_OPERATIONS,
+        resources=resources,
+        recipient_account_id=call.recipient_account_id,
+    )
+
+
 def api_call_event(
     *,
     operation: str,
@@ -178,27 +291,24 @@ def api_call_event(
         principal_id: IAM's unique id of the caller, if known.
         recipient_account_id: the account whose log this is (default: the caller's).
     """
-    read_only = operation in READ_ONLY_OPERATIONS
-    key_arns = [arn for arn in resources if ":key/" in arn]
-    elements = None
-    if error is None and not read_only:
-        elements = redact_response(operation, response or {}, key_arns[-1] if key_arns else None)
-    return AuditEvent(
-        user_identity=user_identity(caller, principal_id),
-        event_time=format_event_time(event_time),
-        event_name=operation,
-        aws_region=caller.region,
-        source_ip_address=caller.source_ip,
-        user_agent=caller.user_agent,
-        error_code=error.code if error is not None else UNSET,
-        error_message=error.message if error is not None and error.message else UNSET,
-        request_parameters=redact_request(operation, params),
-        response_elements=elements,
+    call = capture_call(
+        operation,
+        caller,
+        params,
+        event_time=event_time,
         request_id=request_id,
-        event_id=str(uuid.uuid4()),
-        read_only=read_only,
-        resources=resources_of(resources),
-        recipient_account_id=recipient_account_id or caller.account_id,
+        resources=resources,
+        response=response,
+        error=error,
+        principal_id=principal_id,
+        recipient_account_id=recipient_account_id,
+    )
+    return call_event(
+        call,
+        user_identity(caller, principal_id),
+        resources_of(call.resources),
+        format_event_time(event_time),
+        new_event_id(),
     )
 
 
@@ -226,7 +336,7 @@ def service_event(
         user_agent=AWS_INTERNAL,
         request_parameters=None,
         response_elements=None,
-        event_id=str(uuid.uuid4()),
+        event_id=new_event_id(),
         read_only=False,
         resources=resources_of(resources),
         event_type="AwsServiceEvent",

@@ -1,11 +1,20 @@
 """The audit writer: one task that appends events to the hash chain with group commit.
 
-``record(event)`` queues the event and, in durable mode (the default), returns only once the
-transaction holding it has committed. The writer takes everything queued while the previous
-batch was being written and commits it as the next batch: one transaction and one fsync per
-batch, however many requests are waiting, so durability costs little under load. Every
-``checkpoint_every`` records, or ``checkpoint_interval`` seconds after the first record not yet
-covered, the batch's transaction also stores a signed checkpoint of the chain head.
+``record(item)`` builds an event's JSON and columns (from an ``AuditEvent``, or from a
+request's ``CallCapture``: ``_compose``), queues them and, in durable mode (the default),
+returns only once the transaction holding them has committed. The writer takes everything
+queued while the previous batch was being written, chains it (the hashes) and commits it as
+the next batch: one INSERT, one transaction and one fsync per batch, however many requests are
+waiting, so durability costs little under load. The JSON is built by each request rather than
+by the writer because the writer's turn is the critical path: while it works, nothing is being
+written. Every ``checkpoint_every`` records, or ``checkpoint_interval`` seconds after the
+first record not yet covered, the batch's transaction also stores a signed checkpoint.
+
+Keeping the disk and the CPU busy at once: callers wait for their batch's commit, so under a
+steady load they come back together and would otherwise queue their next events together,
+leaving the CPU idle during every commit and the disk idle in between. So when the writer
+starts from idle with many events queued, it commits the first half alone: those callers go
+on working while the second half is written, and from then on batches overlap with work.
 
 Relaxed mode (``durable=False``) returns as soon as the event is queued; the writer commits it
 in the background and everything queued is flushed when the log closes.
@@ -22,23 +31,23 @@ backlog, or still unwritten when the log closes, are lost and logged as an error
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import pathlib
 from collections.abc import AsyncIterator
 from typing import Literal
 
 import anyio
-import msgspec
 
-from kms_actors.audit._chain import chain_hash, encode_event, sign_checkpoint, unchained_record
-from kms_actors.audit._event import AuditEvent
+from kms_actors.audit._chain import sign_checkpoint
+from kms_actors.audit._compose import Composed, Composer
+from kms_actors.audit._event import AuditEvent, CallCapture
 from kms_actors.domain.clock import Clock, SystemClock
 from kms_actors.errors import KMSInternalException
 from kms_actors.hsm import CheckpointSigner
 from kms_actors.store import (
     GENESIS_HASH,
     AuditChainConflict,
-    AuditRecord,
     AuditStore,
     Checkpoint,
     open_audit_store,
@@ -46,16 +55,12 @@ from kms_actors.store import (
 
 log = logging.getLogger("kms_actors.audit")
 
+Row = tuple[object, ...]  # a record as ``AuditStore.append_rows`` takes it
 
-class _Entry:
-    """One queued event; ``done`` is set once it is committed (or its write failed)."""
+# Starting from idle with at least this many events queued, the first batch takes half.
+_SPLIT_MIN = 8
 
-    __slots__ = ("done", "failed", "record")
-
-    def __init__(self, record: AuditRecord, *, waited: bool) -> None:
-        self.record = record
-        self.done = anyio.Event() if waited else None
-        self.failed = False
+_sha256 = hashlib.sha256
 
 
 class AuditLog:
@@ -86,9 +91,21 @@ class AuditLog:
         self._max_batch = max_batch
         self._max_backlog = max_backlog
         self._retry_interval = retry_interval
-        self._pending: list[_Entry] = []
-        self._wake = anyio.Event()  # the writer waits on it
-        self._room = anyio.Event()  # set (and replaced) after each write attempt
+        self._composer = Composer()
+        self._pending: list[Composed] = []
+        # Events are numbered in queue order. Those before ``_written`` are committed, those
+        # before ``_cut`` are committed or in the batch being written; callers waiting for
+        # an event in that batch wait on ``_in_flight``, the others on ``_open``.
+        self._queued = 0
+        self._cut = 0
+        self._written = 0
+        self._fail_mark = 0  # waiters for unwritten events before it are answered: failed
+        # The events are made only when someone waits (relaxed mode never does).
+        self._open: anyio.Event | None = None
+        self._in_flight: anyio.Event | None = None
+        self._progress: anyio.Event | None = None  # set after each write attempt
+        self._wake = anyio.Event()  # the idle writer waits on it
+        self._idle = False
         self._timer_wake = anyio.Event()  # set when records start waiting for a checkpoint
         self._head = (0, GENESIS_HASH)
         self._unsigned = 0  # committed records not covered by a checkpoint
@@ -97,8 +114,6 @@ class AuditLog:
         self._failure: Exception | None = None
         self._closing = False
         self._closed = False
-        self._queued = 0  # events ever queued ...
-        self._written = 0  # ... and how many of them, in queue order, are committed
         self.batches = 0
         self.committed = 0
         self.checkpoints = 0
@@ -115,27 +130,25 @@ class AuditLog:
         Raises:
             KMSInternalException: the audit log cannot be written or is closed.
         """
-        if not self.healthy:
+        if self._failure is not None or self._closed:
             raise KMSInternalException()
 
-    async def record(self, event: AuditEvent) -> None:
-        """Record one event; in durable mode, return once it is committed.
+    async def record(self, item: CallCapture | AuditEvent) -> None:
+        """Record one event (or captured request); in durable mode, return once committed.
 
         Waits (in either mode) while ``max_backlog`` events are already queued.
 
         Raises:
             KMSInternalException: the audit log cannot be written (fail closed) or is closed.
         """
-        record = unchained_record(event, encode_event(event))
+        composed = self._composer.compose(item)
         while len(self._pending) >= self._max_backlog and self.healthy:
-            await self._room.wait()
-        entry = self._enqueue(record, waited=self.durable)
-        if entry.done is not None:
-            await entry.done.wait()
-            if entry.failed:
-                raise KMSInternalException()
+            await self._next_attempt()
+        index = self._enqueue(composed)
+        if self.durable:
+            await self._wait_written(index)
 
-    def record_nowait(self, event: AuditEvent) -> None:
+    def record_nowait(self, item: CallCapture | AuditEvent) -> None:
         """Queue one event for the writer without waiting, in either mode.
 
         Raises:
@@ -144,7 +157,7 @@ class AuditLog:
         """
         if len(self._pending) >= self._max_backlog:
             raise KMSInternalException()
-        self._enqueue(unchained_record(event, encode_event(event)), waited=False)
+        self._enqueue(self._composer.compose(item))
 
     async def flush(self) -> None:
         """Return once every event queued before the call is committed.
@@ -155,24 +168,40 @@ class AuditLog:
         target = self._queued
         while self._written < target:
             self.ensure_healthy()
-            await self._room.wait()
+            await self._next_attempt()
 
-    def _enqueue(self, record: AuditRecord, *, waited: bool) -> _Entry:
+    def _enqueue(self, item: Composed) -> int:
         if self._closed:
             raise KMSInternalException()
         if self._failure is not None:
             # Keep the event for the retry, but fail the request now: nothing waits on disk.
-            self._keep(_Entry(record, waited=False))
+            self._keep(item)
             raise KMSInternalException()
-        entry = _Entry(record, waited=waited)
-        self._pending.append(entry)
-        self._queued += 1
-        self._wake.set()
-        return entry
+        self._pending.append(item)
+        index = self._queued
+        self._queued = index + 1
+        if self._idle:
+            self._wake.set()
+        return index
 
-    def _keep(self, entry: _Entry) -> None:
+    async def _wait_written(self, index: int) -> None:
+        while True:
+            if index < self._cut:
+                if self._in_flight is None:
+                    self._in_flight = anyio.Event()
+                await self._in_flight.wait()
+            else:
+                if self._open is None:
+                    self._open = anyio.Event()
+                await self._open.wait()
+            if index < self._written:
+                return
+            if index < self._fail_mark:
+                raise KMSInternalException()
+
+    def _keep(self, item: Composed) -> None:
         if len(self._pending) < self._max_backlog:
-            self._pending.append(entry)
+            self._pending.append(item)
             self._queued += 1
         else:
             self.lost += 1
@@ -190,14 +219,17 @@ class AuditLog:
 
     async def _run(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake = anyio.Event()
+            cold = False
+            if not self._pending and not self._checkpoint_due:
+                self._idle = True
+                await self._wake.wait()
+                self._wake = anyio.Event()
+                self._idle, cold = False, True
             # Shielded: a batch in flight is committed and answered even during shutdown.
             with anyio.CancelScope(shield=True):
-                await self._flush()
+                await self._flush(cold=cold)
             if self._failure is not None:
                 await self._clock.sleep_until(self._clock.now() + self._retry_interval)
-                self._wake.set()
 
     async def _checkpoint_timer(self) -> None:
         while True:
@@ -211,117 +243,128 @@ class AuditLog:
             self._timer_wake = anyio.Event()
             await self._timer_wake.wait()
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, cold: bool) -> None:
         while self._pending or self._checkpoint_due:
-            batch = self._pending[: self._max_batch]
-            del self._pending[: len(batch)]
+            size = min(len(self._pending), self._max_batch)
+            if cold and size >= _SPLIT_MIN:
+                size = (size + 1) // 2  # see the module docstring
+            cold = False
+            items = self._pending[:size]
+            del self._pending[:size]
+            self._cut += size
+            # The batch's callers wait on ``_open`` (so may some queued after it, who look
+            # again when it is done); callers from now on wait on a fresh one.
+            self._in_flight, self._open = self._open, None
             try:
-                records, checkpoint = await self._write(batch)
+                written = await self._write(items)
             except Exception as exc:
-                self._failed(batch, exc)
+                self._failed(items, exc)
                 return
-            self._committed(batch, records, checkpoint)
+            self._committed(len(items), *written)
 
-    def _chain(self, batch: list[_Entry]) -> list[AuditRecord]:
+    def _chain(self, composed: list[Composed]) -> tuple[list[Row], tuple[int, bytes]]:
         seq, prev = self._head
-        records = []
-        for entry in batch:
+        rows: list[Row] = []
+        for event_json, columns, names in composed:
             seq += 1
-            record_hash = chain_hash(prev, entry.record.event_json)
-            records.append(
-                msgspec.structs.replace(entry.record, seq=seq, prev_hash=prev, hash=record_hash)
-            )
+            record_hash = _sha256(prev + event_json).digest()
+            rows.append((seq, *columns, prev, record_hash, names))
             prev = record_hash
-        return records
+        return rows, (seq, prev)
 
-    def _checkpoint_for(self, records: list[AuditRecord]) -> Checkpoint | None:
-        unsigned = self._unsigned + len(records)
+    def _checkpoint_for(self, head: tuple[int, bytes], count: int) -> Checkpoint | None:
+        unsigned = self._unsigned + count
         last_batch = self._closing and not self._pending
         wanted = unsigned >= self._checkpoint_every or self._checkpoint_due or last_batch
         if not wanted or unsigned == 0:
             self._checkpoint_due = self._checkpoint_due and unsigned > 0
             return None
-        seq, record_hash = (records[-1].seq, records[-1].hash) if records else self._head
-        return sign_checkpoint(self._signer, seq, record_hash, self._clock.now())
+        return sign_checkpoint(self._signer, head[0], head[1], self._clock.now())
 
-    async def _write(self, batch: list[_Entry]) -> tuple[list[AuditRecord], Checkpoint | None]:
+    async def _write(
+        self, items: list[Composed]
+    ) -> tuple[int, tuple[int, bytes], Checkpoint | None]:
         for attempt in range(2):
-            records = self._chain(batch)
-            checkpoint = self._checkpoint_for(records)
+            rows, head = self._chain(items)
+            checkpoint = self._checkpoint_for(head, len(rows))
             try:
-                if records:
-                    await self.store.append(records, checkpoint)
+                if rows:
+                    await self.store.append_rows(rows, checkpoint)
                 elif checkpoint is not None:
                     await self.store.add_checkpoint(checkpoint)
             except AuditChainConflict:
                 if attempt:
                     raise
                 # Someone else extended the chain (another process): continue from its head.
-                head = await self.store.last()
-                self._head = head if head is not None else (0, GENESIS_HASH)
+                stored = await self.store.last()
+                self._head = stored if stored is not None else (0, GENESIS_HASH)
                 continue
-            return records, checkpoint
+            return len(rows), head, checkpoint
         raise AssertionError("unreachable")
 
     def _committed(
-        self, batch: list[_Entry], records: list[AuditRecord], checkpoint: Checkpoint | None
+        self, size: int, count: int, head: tuple[int, bytes], checkpoint: Checkpoint | None
     ) -> None:
         if self._failure is not None:
-            log.warning("audit log writes again; %d queued events committed", len(records))
+            log.warning("audit log writes again; %d queued events committed", count)
             self._failure = None
-        if records:
-            self._head = (records[-1].seq, records[-1].hash)
+        if count:
+            self._head = head
             self.batches += 1
-            self.committed += len(records)
+            self.committed += count
         if checkpoint is not None:
             self.checkpoints += 1
             self._unsigned, self._unsigned_since, self._checkpoint_due = 0, None, False
-        elif records:
-            self._unsigned += len(records)
+        elif count:
+            self._unsigned += count
             if self._unsigned_since is None:
                 self._unsigned_since = self._clock.now()
                 self._timer_wake.set()
-        self._written += len(batch)
-        for entry in batch:
-            if entry.done is not None:
-                entry.done.set()
-        self._room_changed()
+        self._written += size
+        self._wake_waiters(open_too=False)
 
-    def _room_changed(self) -> None:
-        self._room.set()
-        self._room = anyio.Event()
+    async def _next_attempt(self) -> None:
+        if self._progress is None:
+            self._progress = anyio.Event()
+        await self._progress.wait()
 
-    def _failed(self, batch: list[_Entry], error: Exception) -> None:
+    def _wake_waiters(self, *, open_too: bool) -> None:
+        events = (self._in_flight, self._progress, self._open if open_too else None)
+        for event in events:
+            if event is not None:
+                event.set()
+        self._in_flight = self._progress = None
+        if open_too:
+            self._open = None
+
+    def _answer_all_failed(self) -> None:
+        self._fail_mark = self._queued
+        self._wake_waiters(open_too=True)
+
+    def _failed(self, items: list[Composed], error: Exception) -> None:
         if self._failure is None:
             log.error("audit log write failed; requests fail until it recovers", exc_info=error)
         self._failure = error
         # Keep the batch for the retry, ahead of what came after it, and answer everyone
         # waiting (this batch and those queued behind it) now: a later retry commits their
         # events silently.
-        self._pending[:0] = batch
-        for entry in self._pending:
-            entry.failed = True
-            if entry.done is not None:
-                entry.done.set()
-        self._room_changed()
+        self._pending[:0] = items
+        self._cut = self._written
+        self._answer_all_failed()
 
     async def _close(self) -> None:
         """Commit what is queued (one attempt), write a final checkpoint, refuse new events."""
         self._closing = True
         self._checkpoint_due = True  # the final checkpoint covers the head
         self._failure = None  # one last attempt, even after failures
-        await self._flush()
+        await self._flush(cold=False)
         unwritten = len(self._pending)
         self._closed = True
         if unwritten:
             self.lost += unwritten
             log.error("audit log closed with %d events it could not write", unwritten)
-            for entry in self._pending:
-                entry.failed = True
-                if entry.done is not None:
-                    entry.done.set()
             self._pending.clear()
-        self._room_changed()
+        self._answer_all_failed()
 
 
 @contextlib.asynccontextmanager

@@ -16,7 +16,7 @@ allowed name (say, as ``KeyId``) is dropped too.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 # CloudTrail marks these readOnly: true (its examples show Encrypt, Decrypt, ReEncrypt,
@@ -192,6 +192,7 @@ _RESPONSE: dict[str, tuple[str, ...]] = {
 
 _DROP = object()
 _MAX_DEPTH = 4
+_SCALARS = (str, bool, int, float)
 
 
 def camel(name: str) -> str:
@@ -203,7 +204,7 @@ def camel(name: str) -> str:
 
 
 def _scalar(value: object) -> object:
-    if isinstance(value, bool | int | float | str) or value is None:
+    if isinstance(value, _SCALARS) or value is None:
         return value
     if isinstance(value, datetime.datetime):
         return value.isoformat()
@@ -211,11 +212,12 @@ def _scalar(value: object) -> object:
 
 
 def _string_map(value: object) -> object:
-    if isinstance(value, Mapping) and all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        return dict(value)
-    return _DROP
+    if type(value) is not dict and not isinstance(value, Mapping):
+        return _DROP
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            return _DROP
+    return dict(value)
 
 
 def _tags(value: object) -> object:
@@ -259,16 +261,32 @@ def _plain(value: object, depth: int = 0) -> object:
     return _scalar(value)
 
 
-def _clean(name: str, value: object) -> object:
-    if name.endswith("EncryptionContext"):
-        return _string_map(value)
-    if name == "Tags":
-        return _tags(value)
-    if name == "Constraints":
-        return _constraints(value)
+def _value(value: object) -> object:
     if isinstance(value, list | tuple):
         return list(value) if all(isinstance(v, str) for v in value) else _DROP
     return _scalar(value)
+
+
+def _cleaner(name: str) -> Callable[[object], object]:
+    if name.endswith("EncryptionContext"):
+        return _string_map
+    if name == "Tags":
+        return _tags
+    if name == "Constraints":
+        return _constraints
+    return _value
+
+
+# Per operation: each allowed member's wire name, CloudTrail name and the check it must pass.
+_Plan = tuple[tuple[str, str, Callable[[object], object]], ...]
+
+
+def _plan(names: tuple[str, ...]) -> _Plan:
+    return tuple((name, camel(name), _cleaner(name)) for name in (*names, *_ANY_OPERATION))
+
+
+_PLANS = {operation: _plan(names) for operation, names in _REQUEST.items()}
+_UNKNOWN_PLAN = _plan(_KEY)
 
 
 def redact_request(operation: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -278,11 +296,12 @@ def redact_request(operation: str, params: Mapping[str, Any]) -> dict[str, Any] 
     tags as ``{"tagKey", "tagValue"}``). Unknown operations keep only ``keyId``. Returns None
     (CloudTrail's ``null``) when nothing is kept.
     """
-    allowed = _REQUEST.get(operation, _KEY) + _ANY_OPERATION
     kept: dict[str, Any] = {}
-    for name in allowed:
-        if name in params and (value := _clean(name, params[name])) is not _DROP:
-            kept[camel(name)] = value
+    for name, cloudtrail_name, clean in _PLANS.get(operation, _UNKNOWN_PLAN):
+        if name in params:
+            value = clean(params[name])
+            if value is not _DROP:
+                kept[cloudtrail_name] = value
     return kept or None
 
 

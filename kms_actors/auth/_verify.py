@@ -79,6 +79,11 @@ class SigV4Verifier:
         self._skew = max_skew_seconds
         self._keys = SigningKeys()
 
+    @property
+    def identities(self) -> IdentityStore:
+        """The store requests are verified against (AssumeRole adds its sessions to it)."""
+        return self._identities
+
     def verify(
         self, *, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
     ) -> Verified:

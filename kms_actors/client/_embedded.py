@@ -9,6 +9,7 @@ from typing import Any
 from kms_actors.client._methods import KmsMethods
 from kms_actors.domain.policy import compile_policy
 from kms_actors.domain.principal import Caller
+from kms_actors.errors import KmsError
 from kms_actors.ops import Router
 from kms_actors.wire import to_python
 
@@ -55,9 +56,13 @@ class KmsClient(KmsMethods):
 
     async def _call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
         request_id = str(uuid.uuid4())
-        response = await self._router.call_params(
-            operation, params, self.caller, blobs_are_base64=False, request_id=request_id
-        )
+        try:
+            response = await self._router.call_params(
+                operation, params, self.caller, blobs_are_base64=False, request_id=request_id
+            )
+        except KmsError as error:
+            error.request_id = request_id  # as botocore's errors carry it
+            raise
         result = to_python(operation, response)
         result["ResponseMetadata"] = {
             "RequestId": request_id,

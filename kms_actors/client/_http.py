@@ -76,7 +76,9 @@ class KmsHttpClient(KmsMethods):
             status = reply.status
             reply_headers = dict(reply.headers)
         if status != 200:
-            raise _decode_error(raw, status)
+            error = _decode_error(raw, status)
+            error.request_id = request_id
+            raise error
         result = to_python(
             operation, msgspec.json.decode(raw or b"{}", type=response_type(operation))
         )

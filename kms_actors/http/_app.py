@@ -130,23 +130,35 @@ async def handle_post(request: web.Request) -> web.StreamResponse:
 
 
 async def _handle_sts(request: web.Request, body: bytes, request_id: str) -> web.Response:
-    action = sts.action_of(body) if body else None
-    if action is None:
+    form = sts.form_of(body) if body else None
+    action = None if form is None else form.get("Action")
+    if form is None or action is None:
         # Neither a KMS target nor an STS action: AWS answers with this.
         raise UnknownOperationException()
     try:
-        verified = _verify(request, request.app[VERIFIER], body)
+        verifier = request.app[VERIFIER]
+        verified = _verify(request, verifier, body)
         if verified.service != "sts":
             raise InvalidSignatureException(
                 f"Credential should be scoped to correct service: 'sts'. "
                 f"Received: '{verified.service}'"
             )
-        if action != "GetCallerIdentity":
+        if action == "GetCallerIdentity":
+            answer = sts.get_caller_identity(verified.identity, request_id)
+        elif action == "AssumeRole":
+            answer = sts.assume_role(
+                verifier.identities,
+                verified.identity,
+                form,
+                now=request.app[ROUTER].services.clock.now(),
+                source_ip=request.remote or "",
+                request_id=request_id,
+            )
+        else:
             raise sts.StsError(
                 "InvalidAction",
                 f"Could not find operation {action} for version NO_VERSION_SPECIFIED",
             )
-        answer = sts.get_caller_identity(verified.identity, request_id)
         return web.Response(
             body=answer, headers={"Content-Type": sts.XML, "x-amzn-RequestId": request_id}
         )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import re
 import urllib.parse
+from collections.abc import Mapping
+from typing import Final, NamedTuple
 from xml.sax.saxutils import escape
 
-from kms_actors.auth import Identity
+from kms_actors.auth import AssumeRole, AssumeRoleError, Identity, IdentityStore, RoleStore
 from kms_actors.errors import (
     ExpiredTokenException,
     IncompleteSignatureException,
@@ -19,6 +24,8 @@ from kms_actors.errors import (
 XMLNS = "https://sts.amazonaws.com/doc/2011-06-15/"
 XML = "text/xml"
 
+log = logging.getLogger("kms_actors.http")
+
 
 class StsError(Exception):
     """An STS error: carries the code, message and HTTP status AWS uses."""
@@ -30,14 +37,21 @@ class StsError(Exception):
         self.status = status
 
 
-def action_of(body: bytes) -> str | None:
-    """Return the ``Action`` of a form-encoded STS request body, if any."""
+def form_of(body: bytes) -> dict[str, str] | None:
+    """Return the parameters of a form-encoded STS request body (the first of repeated names).
+
+    None when the body cannot be a form (not ASCII, or escapes that are not UTF-8).
+    """
     try:
-        form = urllib.parse.parse_qs(body.decode("ascii"), keep_blank_values=True)
+        pairs = urllib.parse.parse_qsl(
+            body.decode("ascii"), keep_blank_values=True, errors="strict"
+        )
     except UnicodeDecodeError:
         return None
-    values = form.get("Action")
-    return values[0] if values else None
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        form.setdefault(name, value)
+    return form
 
 
 def get_caller_identity(identity: Identity, request_id: str) -> bytes:
@@ -52,6 +66,179 @@ def get_caller_identity(identity: Identity, request_id: str) -> bytes:
         f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
         "</GetCallerIdentityResponse>"
     ).encode()
+
+
+def assume_role(
+    store: IdentityStore,
+    caller: Identity,
+    form: Mapping[str, str],
+    *,
+    now: float,
+    source_ip: str,
+    request_id: str,
+) -> bytes:
+    """Answer AssumeRole: issue a session of the role to ``caller``, into ``store``.
+
+    Raises:
+        StsError: ``ValidationError`` (a parameter breaks STS's constraints, or the duration
+            exceeds the role's), ``AccessDenied`` (403: no such role, an account root, or
+            the trust and identity policies do not allow it).
+    """
+    request = assume_role_request(form)
+    roles = store if isinstance(store, RoleStore) else RoleStore(())  # no roles: all denied
+    try:
+        session = roles.assume_role(caller, request, now=now, source_ip=source_ip)
+    except AssumeRoleError as error:
+        raise StsError(error.code, error.message, error.status) from None
+    log.info("request %s: %s assumed %s", request_id, caller.arn, session.arn)
+    expiration = dt.datetime.fromtimestamp(session.expiration or now, dt.UTC)
+    source = request.source_identity
+    return (
+        f'<AssumeRoleResponse xmlns="{XMLNS}"><AssumeRoleResult>'
+        + ("" if source is None else f"<SourceIdentity>{escape(source)}</SourceIdentity>")
+        + "<AssumedRoleUser>"
+        f"<AssumedRoleId>{escape(session.user_id)}</AssumedRoleId>"
+        f"<Arn>{escape(session.arn)}</Arn>"
+        "</AssumedRoleUser><Credentials>"
+        f"<AccessKeyId>{session.access_key_id}</AccessKeyId>"
+        f"<SecretAccessKey>{escape(session.secret_access_key)}</SecretAccessKey>"
+        f"<SessionToken>{escape(session.session_token or '')}</SessionToken>"
+        f"<Expiration>{expiration.strftime('%Y-%m-%dT%H:%M:%SZ')}</Expiration>"
+        "</Credentials></AssumeRoleResult>"
+        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
+        "</AssumeRoleResponse>"
+    ).encode()
+
+
+class _Text(NamedTuple):
+    member: str  # as in the form
+    label: str  # as STS names it in validation messages
+    min: int
+    max: int
+    pattern: str  # as STS's model writes it (and its messages quote it)
+    regex: re.Pattern[str]
+
+
+class _Integer(NamedTuple):
+    member: str
+    label: str
+    min: int
+    max: int
+
+
+_NAME_PATTERN: Final = r"[\w+=,.@-]*"
+_NAME: Final = re.compile(_NAME_PATTERN, re.ASCII)
+_REQUIRED: Final = ("RoleArn", "RoleSessionName")
+# AssumeRole's members in the order of STS's model, which lists validation errors in it.
+_MEMBERS: Final[tuple[_Text | _Integer, ...]] = (
+    _Text(
+        "RoleArn",
+        "roleArn",
+        20,
+        2048,
+        r"[\u0009\u000A\u000D\u0020-\u007E\u0085\u00A0-\uD7FF\uE000-\uFFFD\u10000-\u10FFFF]+",
+        re.compile("[\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]+"),
+    ),
+    _Text("RoleSessionName", "roleSessionName", 2, 64, _NAME_PATTERN, _NAME),
+    _Integer("DurationSeconds", "durationSeconds", 900, 43_200),
+    _Text(
+        "ExternalId",
+        "externalId",
+        2,
+        1224,
+        r"[\w+=,.@:\/-]*",
+        re.compile(r"[\w+=,.@:/-]*", re.ASCII),
+    ),
+    _Text("SourceIdentity", "sourceIdentity", 2, 64, _NAME_PATTERN, _NAME),
+    _Integer("MinimumSessionTokenSize", "minimumSessionTokenSize", 0, 4096),
+)
+_DIGITS: Final = re.compile(r"-?[0-9]{1,12}")
+# Session policies, session tags and MFA would change what a session may do or how it is
+# trusted: rather than ignore them (and grant more than was asked), they are refused.
+_UNSUPPORTED: Final = (
+    "Policy",
+    "PolicyArns.",
+    "Tags.",
+    "TransitiveTagKeys.",
+    "SerialNumber",
+    "TokenCode",
+    "ProvidedContexts.",
+)
+_ARN: Final = re.compile(r"arn:[^:]+:[^:]+:[^:]*:[^:]*:.+", re.DOTALL)
+
+
+def assume_role_request(form: Mapping[str, str]) -> AssumeRole:
+    """Return the AssumeRole request of a form, checked as STS checks it.
+
+    Raises:
+        StsError: ``ValidationError``: STS's "N validation errors detected: ..." for
+            parameters that break the model's constraints, "Request ARN is invalid" for a
+            RoleArn that is no ARN, or a parameter this service does not support.
+    """
+    for name in form:
+        if name.startswith(_UNSUPPORTED):
+            raise StsError(
+                "ValidationError",
+                f"The AssumeRole parameter {name.split('.')[0]} is not supported by this "
+                "service (session policies, session tags and MFA are not implemented).",
+            )
+    problems: list[str] = []
+    numbers: dict[str, int] = {}
+    for member in _MEMBERS:
+        value = form.get(member.member)
+        if isinstance(member, _Text):
+            problems.extend(_text_problems(value, member))
+        elif value is not None:
+            problem = _integer_problem(value, member)
+            if problem:
+                problems.append(problem)
+            else:
+                numbers[member.member] = int(value)
+    if problems:
+        count = len(problems)
+        raise StsError(
+            "ValidationError",
+            f"{count} validation error{'s' if count > 1 else ''} detected: {'; '.join(problems)}",
+        )
+    if not _ARN.fullmatch(form["RoleArn"]):
+        raise StsError("ValidationError", "Request ARN is invalid")
+    return AssumeRole(
+        role_arn=form["RoleArn"],
+        session_name=form["RoleSessionName"],
+        duration_seconds=numbers.get("DurationSeconds"),
+        external_id=form.get("ExternalId"),
+        source_identity=form.get("SourceIdentity"),
+        min_token_size=numbers.get("MinimumSessionTokenSize", 0),
+    )
+
+
+def _text_problems(value: str | None, text: _Text) -> list[str]:
+    if value is None:
+        if text.member not in _REQUIRED:
+            return []
+        return [
+            f"Value null at '{text.label}' failed to satisfy constraint: Member must not be null"
+        ]
+    must = f"Value '{value}' at '{text.label}' failed to satisfy constraint: Member must"
+    problems = []
+    if len(value) < text.min:
+        problems.append(f"{must} have length greater than or equal to {text.min}")
+    if len(value) > text.max:
+        problems.append(f"{must} have length less than or equal to {text.max}")
+    if not text.regex.fullmatch(value):
+        problems.append(f"{must} satisfy regular expression pattern: {text.pattern}")
+    return problems
+
+
+def _integer_problem(value: str, integer: _Integer) -> str:
+    must = f"Value '{value}' at '{integer.label}' failed to satisfy constraint: Member must"
+    if not _DIGITS.fullmatch(value):
+        return f"{must} be a number"
+    if int(value) < integer.min:
+        return f"{must} have value greater than or equal to {integer.min}"
+    if int(value) > integer.max:
+        return f"{must} have value less than or equal to {integer.max}"
+    return ""
 
 
 # STS names the SigV4 failures differently from the JSON services.

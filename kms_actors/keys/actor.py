@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import msgspec
 
 from kms_actors.domain import states
+from kms_actors.domain.grants import check_tokens
 from kms_actors.domain.policy import compile_policy, lockout_check
 from kms_actors.domain.principal import Caller
 from kms_actors.domain.records import GrantRecord, KeyRecord, MaterialRecord, TagRecord
@@ -128,6 +129,7 @@ class KeyActor:
         self._clock = deps.clock
         self._timers = deps.timers
         self._deleted = False
+        self._via_grant = False  # the request being handled was allowed by a grant only
         self._authorizer = Authorizer(compile_policy(key.policy))
         self._grants = GrantBook(key, grants, deps.store, deps.clock)
 
@@ -150,8 +152,18 @@ class KeyActor:
             raise NotFoundException(f"Key '{self.key.arn}' does not exist")
         if isinstance(message, Authorized):
             auth = message.auth
-            self._authorizer.authorize(auth, self.key, self._grants, self._tags, self._clock.now())
+            if auth.grant_tokens:
+                check_tokens(auth.grant_tokens)  # malformed tokens fail whatever allows the call
+            if isinstance(message.command, RetireGrant):
+                # Retiring is decided by the grant itself (retiring principal, grantee,
+                # issuing account), not by the key policy.
+                return await self._grants.retire(self.key, auth.caller, message.command.grant_id)
+            via_grant = self._authorizer.authorize(
+                auth, self.key, self._grants, self._tags, self._clock.now()
+            )
+            self._via_grant = via_grant
             return await self._dispatch(message.command, auth)
+        self._via_grant = False
         return await self._dispatch(message, None)
 
     async def _dispatch(self, message: KeyMessage, auth: Auth | None) -> Any:
@@ -194,7 +206,9 @@ class KeyActor:
                 return await self._put_policy(text, bypass, auth)
             case CreateGrant():
                 states.check(KeyState(self.key.key_state), "CreateGrant", self.key.arn)
-                return await self._grants.create(self.key, self._caller(auth), message)
+                return await self._grants.create(
+                    self.key, self._caller(auth), message, via_grant=self._via_grant
+                )
             case ListGrants():
                 return self._grants.list(self.key, message)
             case RetireGrant(grant_id=grant_id):

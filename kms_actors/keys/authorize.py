@@ -90,8 +90,8 @@ class Authorizer:
 
     def authorize(
         self, auth: Auth, key: KeyRecord, grants: GrantBook, tags: Sequence[TagRecord], now: float
-    ) -> None:
-        """Allow the request or raise AWS's AccessDeniedException.
+    ) -> bool:
+        """Allow the request or raise AWS's AccessDeniedException; say if only a grant allowed it.
 
         Allowed when the key policy (with the caller's identity policies, as AWS evaluates
         them) allows it, or when a grant on the key does; an explicit Deny in a policy wins
@@ -112,7 +112,7 @@ class Authorizer:
             )
             cached = self._decisions.get(slot)
             if cached is not None and cached.allowed:
-                return
+                return False
         ctx = request_context(auth, key, tags, now)
         decision = decide(ctx, self.policy, caller.identity_policies)
         if slot is not None:
@@ -120,11 +120,11 @@ class Authorizer:
                 self._decisions.clear()
             self._decisions[slot] = decision
         if decision.allowed:
-            return
+            return False
         if decision.via != "deny" and grants.allows(
             caller, auth.operation, auth.encryption_context, auth.grant_tokens
         ):
-            return
+            return True
         raise AccessDeniedException(access_denied_message(ctx, decision))
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from kms_actors.domain.records import KeyRecord, MaterialRecord, TagRecord
+from kms_actors.domain.records import GrantRecord, KeyRecord, MaterialRecord, TagRecord
 from kms_actors.errors import NotFoundException
 from kms_actors.keys.actor import KeyActor, KeyDeps
 
@@ -33,7 +34,8 @@ async def load_actor(deps: KeyDeps, key_id: str) -> KeyActor:
         raise NotFoundException(f"Key '{key_id}' does not exist")
     records = await deps.store.materials.for_key(key_id)
     tags: list[TagRecord] = await deps.store.tags.list(key_id)
-    return build_actor(deps, key, await unwrap_all(deps, key, records), tags)
+    grants: list[GrantRecord] = await deps.store.grants.for_key(key_id)
+    return build_actor(deps, key, await unwrap_all(deps, key, records), tags, grants)
 
 
 def build_actor(
@@ -41,6 +43,7 @@ def build_actor(
     key: KeyRecord,
     materials: dict[bytes, tuple[MaterialRecord, Any]],
     tags: list[TagRecord],
+    grants: Sequence[GrantRecord] = (),
 ) -> KeyActor:
     """Build a key actor from already loaded state."""
     return KeyActor(
@@ -48,4 +51,5 @@ def build_actor(
         materials=materials,
         tags=tags,
         deps=deps,
+        grants=grants,
     )

@@ -35,6 +35,15 @@ REQUEST_RESOURCES: contextvars.ContextVar[list[str] | None] = contextvars.Contex
 )
 
 
+def note_resources(*arns: str) -> None:
+    """Add ARNs to the current request's audit resources (keys and aliases it changed)."""
+    touched = REQUEST_RESOURCES.get()
+    if touched is not None:
+        for arn in arns:
+            if arn not in touched:
+                touched.append(arn)
+
+
 def _note_resource(live: _Live, key_id: str) -> None:
     touched = REQUEST_RESOURCES.get()
     if touched is not None:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from kms_actors.domain.identifiers import ALIAS_PREFIX, AWS_ALIAS_PREFIX, KeyRef, alias_arn
+from kms_actors.domain.identifiers import (
+    ALIAS_PREFIX,
+    AWS_ALIAS_PREFIX,
+    KeyRef,
+    alias_arn,
+    key_arn,
+)
 from kms_actors.domain.principal import Caller
 from kms_actors.domain.records import AliasRecord
 from kms_actors.errors import (
@@ -12,6 +18,7 @@ from kms_actors.errors import (
 )
 from kms_actors.keys import _commands as cmd
 from kms_actors.keys.messages import CheckState
+from kms_actors.keys.registry import note_resources
 from kms_actors.ops._context import (
     Handler,
     Services,
@@ -40,6 +47,15 @@ def _check_alias_name(name: str) -> None:
         raise NotAuthorizedException("")
 
 
+def _note_alias(s: Services, caller: Caller, name: str) -> None:
+    """Name the alias, and the key it points at now, as the request's audit resources."""
+    arns = [alias_arn(caller.region, caller.account_id, name, caller.partition)]
+    current = s.registry.aliases.get((caller.account_id, caller.region, name))
+    if current is not None:
+        arns.append(key_arn(caller.region, caller.account_id, current.target_key_id))
+    note_resources(*arns)
+
+
 def _target(s: Services, caller: Caller, target_key_id: str) -> KeyRef:
     ref = s.registry.parse(caller, target_key_id)
     if ref.kind == "alias":
@@ -61,9 +77,11 @@ async def create_alias(
     _check_alias_name(req.alias_name)
     target = _target(s, caller, req.target_key_id)
     check_identity_permission(caller, "CreateAlias")
-    await s.registry.command(
+    _note_alias(s, caller, req.alias_name)
+    alias = await s.registry.command(
         cmd.NewAlias(caller, req.alias_name, target, auth(caller, "CreateAlias"))
     )
+    note_resources(key_arn(caller.region, caller.account_id, alias.target_key_id))
     return w.CreateAliasResponse()
 
 
@@ -79,9 +97,11 @@ async def update_alias(
     _check_alias_name(req.alias_name)
     target = _target(s, caller, req.target_key_id)
     check_identity_permission(caller, "UpdateAlias")
-    await s.registry.command(
+    _note_alias(s, caller, req.alias_name)
+    alias = await s.registry.command(
         cmd.MoveAlias(caller, req.alias_name, target, auth(caller, "UpdateAlias"))
     )
+    note_resources(key_arn(caller.region, caller.account_id, alias.target_key_id))
     return w.UpdateAliasResponse()
 
 
@@ -95,6 +115,7 @@ async def delete_alias(
     """
     _check_alias_name(req.alias_name)
     check_identity_permission(caller, "DeleteAlias")
+    _note_alias(s, caller, req.alias_name)
     await s.registry.command(cmd.DropAlias(caller, req.alias_name))
     return w.DeleteAliasResponse()
 

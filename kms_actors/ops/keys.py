@@ -16,6 +16,7 @@ from kms_actors.errors import (
 from kms_actors.keys import messages as m
 from kms_actors.keys._commands import NewKey
 from kms_actors.keys.actor import check_tags
+from kms_actors.keys.registry import note_resources
 from kms_actors.ops._context import (
     Handler,
     Services,
@@ -114,6 +115,7 @@ async def create_key(s: Services, caller: Caller, req: w.CreateKeyRequest) -> w.
     key = await s.registry.command(
         NewKey(caller=caller, description=or_default(req.description, ""), policy=policy, tags=tags)
     )
+    note_resources(key.arn)
     return w.CreateKeyResponse(key_metadata=key_metadata(key))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from kms_actors.audit import READ_ONLY_OPERATIONS, AuditLog, api_call_event
+from kms_actors.audit import READ_ONLY_OPERATIONS, AuditLog, capture_call
 from kms_actors.domain.principal import Caller
 from kms_actors.errors import (
     KmsError,
@@ -25,7 +25,7 @@ from kms_actors.errors import (
     UnsupportedOperationException,
 )
 from kms_actors.keys.registry import REQUEST_RESOURCES
-from kms_actors.ops import aliases, crypto, keys, policies, tags
+from kms_actors.ops import aliases, crypto, grants, keys, policies, tags
 from kms_actors.ops._context import Handler, Services
 from kms_actors.wire import OPERATIONS, decode_json_request, decode_request, to_json
 
@@ -37,6 +37,7 @@ HANDLERS: Mapping[str, Handler] = {
     **aliases.HANDLERS,
     **tags.HANDLERS,
     **policies.HANDLERS,
+    **grants.HANDLERS,
 }
 
 _JSON = msgspec.json.Decoder()
@@ -144,10 +145,11 @@ class Router:
             raise
         finally:
             REQUEST_RESOURCES.reset(token)
-            event = api_call_event(
-                operation=operation,
-                caller=caller,
-                params=params_of(request),
+            # Only the redacted pieces are taken here; the writer builds the event, in batches.
+            call = capture_call(
+                operation,
+                caller,
+                params_of(request),
                 event_time=self.services.clock.now(),
                 request_id=request_id or str(uuid.uuid4()),
                 resources=touched,
@@ -159,7 +161,7 @@ class Router:
                 error=error,
                 principal_id=caller.user_id,
             )
-            await audit.record(event)
+            await audit.record(call)
 
 
 def _json_params(body: bytes) -> Callable[[Any], Mapping[str, Any]]:

@@ -1,12 +1,12 @@
 """Persistence of key metadata: the only package that speaks SQL.
 
 ``open_store(data_dir)`` yields a ``Store`` whose repositories (``keys``, ``materials``,
-``aliases``, ``tags``) read and write frozen records from ``kms_actors.domain.records``. Every
-write has committed before it returns. Underneath is one SQLite file in WAL mode, reached
-through aiosqlite on asyncio or a thread-driven sqlite3 connection on Trio (``_db``); the
-schema grows by numbered migrations (``_migrations``), and a database newer than this code is
-refused, never downgraded. The store never sees plaintext key material: materials hold only
-wrapped blobs.
+``aliases``, ``tags``, ``grants``) read and write frozen records from
+``kms_actors.domain.records``. Every write has committed before it returns. Underneath is one
+SQLite file in WAL mode, reached through aiosqlite on asyncio or a thread-driven sqlite3
+connection on Trio (``_db``); the schema grows by numbered migrations (``_migrations``), and a
+database newer than this code is refused, never downgraded. The store never sees plaintext key
+material: materials hold only wrapped blobs.
 
 Callers never see ``sqlite3`` errors they are meant to handle: those become the exceptions
 below, or ``KeyError`` when a referenced key, alias or paging marker does not exist.
@@ -28,11 +28,13 @@ from kms_actors.store._audit import (
 )
 from kms_actors.store._errors import (
     AliasExists,
+    GrantExists,
     KeyExists,
     MaterialExists,
     StoreError,
     StoreVersionError,
 )
+from kms_actors.store._grants import GrantRepository
 from kms_actors.store._keys import KeyRepository, MaterialRepository
 from kms_actors.store._store import DATABASE_NAME, Store, open_store
 
@@ -47,6 +49,8 @@ __all__ = [
     "AuditRecord",
     "AuditStore",
     "Checkpoint",
+    "GrantExists",
+    "GrantRepository",
     "KeyExists",
     "KeyRepository",
     "MaterialExists",

@@ -13,8 +13,11 @@ Besides the records there are signed checkpoints, and after a prune an anchor: t
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import os
 import pathlib
+import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Literal
 
@@ -29,10 +32,13 @@ from kms_actors.store._errors import StoreError
 AUDIT_DATABASE_NAME = "audit.sqlite3"
 GENESIS_HASH = bytes(32)  # the prev_hash of record 1
 
-_INSERT_RESOURCE = "INSERT OR IGNORE INTO audit_resources (name, seq) VALUES (?, ?)"
 _CHECKPOINT_COLUMNS = "seq, hash, signature, created"
 _INSERT_CHECKPOINT = (
     "INSERT OR REPLACE INTO audit_checkpoints (seq, hash, signature, created) VALUES (?, ?, ?, ?)"
+)
+_DELETE_RESOURCES = (
+    "DELETE FROM audit_resources WHERE (name, seq) IN (SELECT names.value, r.seq"
+    " FROM audit_records AS r, json_each(r.resources) AS names WHERE r.seq <= ?)"
 )
 _UPSERT_ANCHOR = (
     "INSERT OR REPLACE INTO audit_anchor (id, seq, hash, signature, created) VALUES (1, ?, ?, ?, ?)"
@@ -105,16 +111,57 @@ class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
 _FIELDS = AuditRecord.__struct_fields__[:-1]
 _COLUMNS = ", ".join(_FIELDS)
 _R_COLUMNS = ", ".join(f"r.{name}" for name in _FIELDS)
-_INSERT_RECORD = f"INSERT INTO audit_records ({_COLUMNS}) VALUES ({', '.join('?' * len(_FIELDS))})"  # noqa: S608
+_BLOBS = tuple(i for i, name in enumerate(_FIELDS) if name in ("event_json", "prev_hash", "hash"))
+_PREV, _HASH = _FIELDS.index("prev_hash"), _FIELDS.index("hash")
+
+# A record as ``append_rows`` takes it: its column values in ``_FIELDS`` order, then its
+# resource names as a JSON array (text; None when it has none).
+RecordRow = tuple[object, ...]
+_WIDTH = len(_FIELDS) + 1
+
+# A batch of records goes in as one INSERT (a trigger files the resource names): one trip to
+# SQLite's thread, which takes the GIL back once, not once per row. Statements come in a few
+# sizes, so SQLite's statement cache keeps them all prepared; a batch fills the smallest that
+# fits with rows of NULLs, which the WHERE drops. The largest stays under 32766 parameters.
+_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    values = ", ".join(["(" + ", ".join("?" * _WIDTH) + ")"] * rows)
+    # Column names are constants of this module; values are parameters.
+    return (
+        f"INSERT INTO audit_records ({_COLUMNS}, resources)"  # noqa: S608
+        f" SELECT * FROM (VALUES {values}) WHERE column1 IS NOT NULL"
+    )
+
+
+def _inserts(rows: Sequence[RecordRow]) -> list[tuple[str, list[object]]]:
+    """Return the statements (and their parameters) that insert ``rows``."""
+    statements = []
+    for start in range(0, len(rows), _SIZES[-1]):
+        part = rows[start : start + _SIZES[-1]]
+        size = next(size for size in _SIZES if size >= len(part))
+        params = list(itertools.chain.from_iterable(part))
+        params += [None] * (_WIDTH * (size - len(part)))
+        statements.append((_insert_sql(size), params))
+    return statements
 
 
 def _record(row: Row) -> AuditRecord:
+    values = dict(zip(_FIELDS, row, strict=True))
+    for index in _BLOBS:
+        # Bytes edited with SQL text functions come back as text; compare them as bytes.
+        name = _FIELDS[index]
+        if isinstance(values[name], str):
+            values[name] = values[name].encode()
     # Lax conversion turns SQLite's 0/1 back into ``read_only``'s bool.
-    return msgspec.convert(dict(zip(_FIELDS, row, strict=True)), AuditRecord, strict=False)
+    return msgspec.convert(values, AuditRecord, strict=False)
 
 
-def _values(record: AuditRecord) -> tuple[object, ...]:
-    return msgspec.structs.astuple(record)[:-1]
+def _row(record: AuditRecord) -> RecordRow:
+    names = msgspec.json.encode(record.resources).decode() if record.resources else None
+    return (*msgspec.structs.astuple(record)[:-1], names)
 
 
 def _checkpoint(row: Row) -> Checkpoint:
@@ -190,14 +237,12 @@ async def _head(conn: Connection) -> tuple[int, bytes] | None:
     return (int(rows[0][0]), bytes(rows[0][1])) if rows else None
 
 
-def _check_links(records: Sequence[AuditRecord], head: tuple[int, bytes] | None) -> None:
+def _check_links(rows: Sequence[RecordRow], head: tuple[int, bytes] | None) -> None:
     seq, prev = head if head is not None else (0, GENESIS_HASH)
-    for record in records:
-        if record.seq != seq + 1 or record.prev_hash != prev:
-            raise AuditChainConflict(
-                f"record {record.seq} does not follow record {seq} of the stored chain"
-            )
-        seq, prev = record.seq, record.hash
+    for row in rows:
+        if row[0] != seq + 1 or row[_PREV] != prev:
+            raise AuditChainConflict(f"record {row[0]} does not follow record {seq} of the chain")
+        seq, prev = row[0], row[_HASH]  # type: ignore[assignment]
 
 
 class AuditStore:
@@ -211,6 +256,9 @@ class AuditStore:
         self._db = db
         self.path = path
         self.schema_version = schema_version
+        # The head this store last wrote, so an append need not read it back. Another
+        # writer that appended meanwhile is still caught: its records hold our next seq.
+        self._head: tuple[int, bytes] | None = None
 
     async def append(
         self, records: Sequence[AuditRecord], checkpoint: Checkpoint | None = None
@@ -221,15 +269,42 @@ class AuditStore:
             AuditChainConflict: the first record does not follow the stored head, or the
                 records do not follow each other (nothing is written).
         """
-        async with self._db.transaction() as conn:
-            _check_links(records, await _head(conn))
-            if records:
-                await conn.executemany(_INSERT_RECORD, [_values(r) for r in records])
-                names = [(name, r.seq) for r in records for name in r.resources]
-                if names:
-                    await conn.executemany(_INSERT_RESOURCE, names)
-            if checkpoint is not None:
-                await self._insert_checkpoint(conn, checkpoint)
+        await self.append_rows([_row(record) for record in records], checkpoint)
+
+    async def append_rows(
+        self, rows: Sequence[RecordRow], checkpoint: Checkpoint | None = None
+    ) -> None:
+        """Append records given as column values (and a checkpoint) in one transaction.
+
+        Each row holds a record's columns in ``AuditRecord`` field order (without
+        ``resources``), then its resource names as a JSON array (or None).
+
+        Raises:
+            AuditChainConflict: as ``append``.
+        """
+        head, self._head = self._head, None  # unknown until this commits
+        statements = _inserts(rows) if rows else []
+        try:
+            if head is not None and checkpoint is None and len(statements) == 1:
+                _check_links(rows, head)
+                # One statement outside a transaction is a transaction of its own: committed
+                # (and synced) before it returns, or not written at all.
+                await self._db.fetch(*statements[0])
+            else:
+                async with self._db.transaction() as conn:
+                    _check_links(rows, head if head is not None else await _head(conn))
+                    for sql, params in statements:
+                        await conn.execute(sql, params)
+                    if checkpoint is not None:
+                        await self._insert_checkpoint(conn, checkpoint)
+        except sqlite3.IntegrityError as exc:
+            if "audit_records.seq" not in str(exc):
+                raise
+            raise AuditChainConflict("another writer has extended the chain") from exc
+        if rows:
+            self._head = (int(rows[-1][0]), bytes(rows[-1][_HASH]))  # type: ignore[call-overload]
+        else:
+            self._head = head
 
     async def add_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Store a checkpoint; it must name a stored record with that hash.
@@ -358,7 +433,9 @@ class AuditStore:
             count = await conn.execute(
                 "SELECT count(*) FROM audit_records WHERE seq <= ?", (anchor.seq,)
             )
-            for table in ("audit_resources", "audit_checkpoints", "audit_records"):
+            # A record's index entries are found through its own list of names.
+            await conn.execute(_DELETE_RESOURCES, (anchor.seq,))
+            for table in ("audit_checkpoints", "audit_records"):
                 # Table names are constants of this loop.
                 await conn.execute(f"DELETE FROM {table} WHERE seq <= ?", (anchor.seq,))  # noqa: S608
             await conn.execute(
@@ -381,6 +458,7 @@ class AuditStore:
 
     async def execute_for_tests(self, sql: str, params: Params = ()) -> list[Row]:
         """Run raw SQL in a write transaction, bypassing every check: for tamper tests only."""
+        self._head = None
         async with self._db.transaction() as conn:
             return await conn.execute(sql, params)
 

@@ -72,8 +72,38 @@ CREATE TABLE audit_meta (
 ) WITHOUT ROWID;
 """
 
+# Version 2 makes an append one statement and cheap to commit (every record is synced before
+# its request is answered, so each commit's pages count):
+# - Each record carries its resource names (``resources``, a JSON array) and a trigger files
+#   them in audit_resources, so records and their index go in with one INSERT: one round
+#   trip to SQLite's thread and one implicit transaction per batch. Pruning finds a record's
+#   index entries through the same column, so audit_resources_by_seq goes.
+# - Fewer B-trees to touch per commit: lookups by account, event name, principal, access key
+#   and user name now walk the records newest first (they match often, or belong to slow,
+#   rare queries: LookupEvents, the CLI). Kept: by resource (GetKeyLastUsage, ResourceName),
+#   by event id (a point lookup) and by time (pruning, time ranges).
+_V2 = """
+ALTER TABLE audit_records ADD COLUMN resources TEXT;  -- JSON array of the resource names
+UPDATE audit_records SET resources = (
+    SELECT json_group_array(res.name) FROM audit_resources AS res WHERE res.seq = audit_records.seq
+) WHERE seq IN (SELECT seq FROM audit_resources);
+DROP INDEX audit_resources_by_seq;
+DROP INDEX audit_by_account;
+DROP INDEX audit_by_event_name;
+DROP INDEX audit_by_principal;
+DROP INDEX audit_by_access_key;
+DROP INDEX audit_by_username;
+CREATE TRIGGER audit_records_resources AFTER INSERT ON audit_records
+WHEN NEW.resources IS NOT NULL
+BEGIN
+    INSERT OR IGNORE INTO audit_resources (name, seq)
+    SELECT value, NEW.seq FROM json_each(NEW.resources);
+END;
+"""
+
 migrations: list[tuple[int, str]] = [
     (1, _V1),
+    (2, _V2),
 ]
 
 

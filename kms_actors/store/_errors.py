@@ -26,3 +26,7 @@ class MaterialExists(StoreError):
 
 class AliasExists(StoreError):
     """An alias of this name already exists in the account and region."""
+
+
+class GrantExists(StoreError):
+    """A grant with this grant id is already stored."""

@@ -149,11 +149,13 @@ class KeyRepository:
         return [(str(key_id), float(date)) for key_id, date in rows]
 
     async def purge(self, key_id: str) -> None:
-        """Delete the key, its materials, the aliases targeting it and its tags, atomically.
+        """Delete the key, its materials, grants and tags and the aliases targeting it, atomically.
 
         Purging a key that is not stored does nothing.
         """
         async with self._db.transaction() as conn:
+            # The grants' foreign key cascades too; deleting them here keeps purge explicit.
+            await conn.execute("DELETE FROM grants WHERE key_id = ?", (key_id,))
             await conn.execute("DELETE FROM tags WHERE key_id = ?", (key_id,))
             await conn.execute("DELETE FROM aliases WHERE target_key_id = ?", (key_id,))
             await conn.execute("DELETE FROM materials WHERE key_id = ?", (key_id,))

@@ -71,8 +71,29 @@ CREATE TABLE tags (
 ) WITHOUT ROWID;
 """
 
+# Grants (issue 5). Operations and constraints are JSON; a grant dies with its key. Grants are
+# listed in (creation_date, grant_id) order, per key and per retiring principal.
+_V2 = """
+CREATE TABLE grants (
+    grant_id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL REFERENCES keys (key_id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    grantee_principal TEXT NOT NULL,
+    retiring_principal TEXT NOT NULL,
+    issuing_account TEXT NOT NULL,
+    operations TEXT NOT NULL,  -- JSON array of grant operations
+    encryption_context_equals TEXT,  -- JSON object, or NULL
+    encryption_context_subset TEXT,  -- JSON object, or NULL
+    creation_date REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX grants_by_key ON grants (key_id, creation_date, grant_id);
+CREATE INDEX grants_by_retiring_principal ON grants (retiring_principal, creation_date, grant_id)
+    WHERE retiring_principal != '';
+"""
+
 migrations: list[tuple[int, str]] = [
     (1, _V1),
+    (2, _V2),
 ]
 
 

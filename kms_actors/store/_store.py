@@ -12,6 +12,7 @@ import anyio.to_thread
 from kms_actors.store._aliases import AliasRepository, TagRepository
 from kms_actors.store._db import Database, connect
 from kms_actors.store._errors import StoreError
+from kms_actors.store._grants import GrantRepository
 from kms_actors.store._keys import KeyRepository, MaterialRepository
 from kms_actors.store._migrations import migrate
 
@@ -30,6 +31,7 @@ class Store:
         self.materials = MaterialRepository(db)
         self.aliases = AliasRepository(db)
         self.tags = TagRepository(db)
+        self.grants = GrantRepository(db)
         self.path = path
         self.schema_version = schema_version
 

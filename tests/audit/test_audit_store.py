@@ -51,7 +51,7 @@ async def test_own_file_private_and_wal(store: AuditStore, data_dir: pathlib.Pat
     assert store.path == data_dir / AUDIT_DATABASE_NAME
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
-    assert store.schema_version == 1
+    assert store.schema_version == 2
     rows = await store.execute_for_tests("PRAGMA journal_mode")
     assert rows[0][0] == "wal"
 

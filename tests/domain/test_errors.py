@@ -84,7 +84,7 @@ def test_response_has_botocores_shape() -> None:
     error = NotFoundException("Invalid keyId nope")
     assert error.response == {
         "Error": {"Code": "NotFoundException", "Message": "Invalid keyId nope"},
-        "ResponseMetadata": {"HTTPStatusCode": 400},
+        "ResponseMetadata": {"HTTPStatusCode": 400, "RequestId": ""},
     }
 
 

@@ -66,7 +66,7 @@ def test_bad_credentials(
 def test_unknown_sts_action_is_an_xml_error(endpoint: str) -> None:
     reply = raw_request(
         endpoint,
-        b"Action=AssumeRole&Version=2011-06-15",
+        b"Action=GetSessionToken&Version=2011-06-15",
         target=None,
         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
         service="sts",

@@ -96,12 +96,13 @@ async def test_failed_migration_changes_nothing(
     async with open_store(tmp_path) as store:
         path = store.path
     broken = "CREATE TABLE half_done (x INTEGER); INSERT INTO no_such_table VALUES (1);"
-    monkeypatch.setattr(_migrations, "migrations", [*_migrations.migrations, (2, broken)])
+    current = _migrations.latest_version()
+    monkeypatch.setattr(_migrations, "migrations", [*_migrations.migrations, (current + 1, broken)])
 
     with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
         async with open_store(tmp_path):
             pytest.fail("a failed migration must not open")
-    assert _user_version(path) == 1
+    assert _user_version(path) == current
     with contextlib.closing(sqlite3.connect(path)) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "half_done" not in tables
@@ -113,12 +114,13 @@ async def test_new_migration_applies_once(
     async with open_store(tmp_path):
         pass
     added = "CREATE TABLE extra (x TEXT DEFAULT 'a;b');"
-    monkeypatch.setattr(_migrations, "migrations", [*_migrations.migrations, (2, added)])
+    new = _migrations.latest_version() + 1
+    monkeypatch.setattr(_migrations, "migrations", [*_migrations.migrations, (new, added)])
     async with open_store(tmp_path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == new
     async with open_store(tmp_path) as store:
-        assert store.schema_version == 2
-        assert _user_version(store.path) == 2
+        assert store.schema_version == new
+        assert _user_version(store.path) == new
 
 
 def test_migrations_are_numbered_from_one_without_gaps() -> None:

@@ -1,0 +1,117 @@
+"""The writer's half of an event: from what was captured to the bytes and columns it stores.
+
+``Composer.compose(item)`` takes a ``CallCapture`` (or a ready ``AuditEvent``) and returns its
+CloudTrail JSON, the queryable columns and the names it is found under by resource (as the
+JSON array the store keeps): all the chain needs to place it. It remembers what repeats from one event to the next (the caller's
+``userIdentity`` and its columns, the ``resources`` entries of a set of ARNs, the
+``eventTime`` of the current second), so a request's event costs one struct, one encoding and a
+few dictionary lookups. The result is exactly what ``encode_event(api_call_event(...))`` and
+``unchained_record`` give for the same request: both go through ``call_event`` and the
+``_chain`` column helpers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+from kms_actors.audit._chain import (
+    encode_event,
+    identity_columns,
+    resource_columns,
+    unchained_record,
+)
+from kms_actors.audit._event import (
+    AuditEvent,
+    CallCapture,
+    Resource,
+    UserIdentity,
+    call_event,
+    format_event_time,
+    new_event_id,
+    resources_of,
+    user_identity,
+)
+
+# One composed event: its JSON, the audit_records columns from event_time to error_code (the
+# store's column order, without seq and the hashes), and its resource names as a JSON array.
+Composed = tuple[bytes, tuple[object, ...], str | None]
+
+_IdentityKey = tuple[str, str, str, str]
+_Who = tuple[UserIdentity, str | None, str | None, str | None]
+_Where = tuple[tuple[Resource, ...], str | None, str | None]
+
+# Bounds for the caches: past them a cache starts over (callers and key sets are few in
+# practice, but an unbounded map keyed by request data would be a memory leak).
+_CACHE_LIMIT = 4096
+
+
+class Composer:
+    """Builds events for the writer, with the caches described above (one per writer)."""
+
+    __slots__ = ("_identities", "_resources", "_second", "_stamp")
+
+    def __init__(self) -> None:
+        self._identities: dict[_IdentityKey, _Who] = {}
+        self._resources: dict[tuple[str, ...], _Where] = {}
+        self._second: int | None = None
+        self._stamp = ""
+
+    def compose(self, item: CallCapture | AuditEvent) -> Composed:
+        """Return the JSON, columns and resource names of one event."""
+        if isinstance(item, AuditEvent):
+            return _compose_event(item)
+        caller = item.caller
+        key = (caller.arn, caller.account_id, caller.access_key_id, item.principal_id)
+        who = self._identities.get(key) or self._identity(key, item)
+        where = self._resources.get(item.resources) or self._where(item.resources)
+        second = math.floor(item.event_time)
+        if second != self._second:
+            self._second, self._stamp = second, format_event_time(second)
+        event = call_event(item, who[0], where[0], self._stamp, new_event_id())
+        event_json = encode_event(event)
+        columns = (
+            float(second),
+            event_json,
+            item.recipient_account_id,
+            caller.region,
+            item.operation,
+            event.event_id,
+            event.read_only,
+            where[1],
+            who[1],
+            who[2],
+            who[3],
+            item.error_code,
+        )
+        return event_json, columns, where[2]
+
+    def _identity(self, key: _IdentityKey, call: CallCapture) -> _Who:
+        identity = user_identity(call.caller, call.principal_id)
+        who = (identity, *identity_columns(identity))
+        if len(self._identities) >= _CACHE_LIMIT:
+            self._identities.clear()
+        self._identities[key] = who
+        return who
+
+    def _where(self, arns: tuple[str, ...]) -> _Where:
+        resources = resources_of(arns)
+        key_arn, names = resource_columns(resources)
+        where = (resources, key_arn, _names_json(names))
+        if len(self._resources) >= _CACHE_LIMIT:
+            self._resources.clear()
+        self._resources[arns] = where
+        return where
+
+
+def _names_json(names: tuple[str, ...]) -> str | None:
+    return msgspec.json.encode(names).decode() if names else None
+
+
+def _compose_event(event: AuditEvent) -> Composed:
+    event_json = encode_event(event)
+    record = unchained_record(event, event_json)
+    # The record's fields in store order: seq, the columns, prev_hash, hash, resources.
+    columns = msgspec.structs.astuple(record)[1:-3]
+    return event_json, columns, _names_json(record.resources)
