@@ -4,14 +4,14 @@ How it is built:
 
 - ``_event``: ``AuditEvent`` (CloudTrail's record for KMS) and its builders
   ``api_call_event`` / ``service_event``; on the request path ``capture_call`` keeps just the
-  redacted pieces (``CallCapture``) and the writer builds the event (``_compose``). ``_redact``
-  decides what of a request and its response may be recorded (never plaintext, ciphertext
-  or key material).
+  redacted pieces (``CallCapture``) and the log builds the event from them, with caches
+  (``_compose``). ``_redact`` decides what of a request and its response may be recorded
+  (never plaintext, ciphertext or key material).
 - ``_chain``: the hash chain ``hash_n = SHA-256(hash_{n-1} || event_json_n)`` and checkpoints
   signed by the HSM (``kms_actors.hsm.checkpoint_signer``).
-- ``_log``: ``open_audit_log`` / ``AuditLog``, the writer task: group commit (one transaction
-  and one fsync per batch), durable before ``record`` returns by default, failing closed; it
-  builds, hashes and stores a whole batch of events at once.
+- ``_log``: ``open_audit_log`` / ``AuditLog``, the writer task: group commit (one INSERT, one
+  transaction and one fsync per batch), durable before ``record`` returns by default, failing
+  closed; ``_head`` chains each batch onto the head and decides its checkpoint.
 - ``_verify``: ``verify_chain`` (first broken, missing or reordered record) and
   ``export_and_prune`` (JSON Lines export, then a prune that keeps the chain verifiable).
 - ``_query``: ``lookup_events`` (CloudTrail LookupEvents), ``list_events`` (the CLI) and

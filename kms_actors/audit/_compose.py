@@ -1,13 +1,13 @@
-"""The writer's half of an event: from what was captured to the bytes and columns it stores.
+"""The second half of an event: from what was captured to the bytes and columns it stores.
 
 ``Composer.compose(item)`` takes a ``CallCapture`` (or a ready ``AuditEvent``) and returns its
 CloudTrail JSON, the queryable columns and the names it is found under by resource (as the
-JSON array the store keeps): all the chain needs to place it. It remembers what repeats from one event to the next (the caller's
-``userIdentity`` and its columns, the ``resources`` entries of a set of ARNs, the
-``eventTime`` of the current second), so a request's event costs one struct, one encoding and a
-few dictionary lookups. The result is exactly what ``encode_event(api_call_event(...))`` and
-``unchained_record`` give for the same request: both go through ``call_event`` and the
-``_chain`` column helpers.
+JSON array the store keeps): all the chain needs to place it. ``AuditLog.record`` runs it.
+It remembers what repeats from one event to the next (the caller's ``userIdentity`` and its
+columns, the ``resources`` entries of a set of ARNs, the ``eventTime`` of the current second),
+so an event costs one struct, one encoding and a few dictionary lookups. The result is
+exactly what ``encode_event(api_call_event(...))`` and ``unchained_record`` give for the same
+request: all go through ``call_event`` and the ``_chain`` column helpers.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from kms_actors.audit._event import (
 
 # One composed event: its JSON, the audit_records columns from event_time to error_code (the
 # store's column order, without seq and the hashes), and its resource names as a JSON array.
-Composed = tuple[bytes, tuple[object, ...], str | None]
+# Blobs are bytearrays and flags ints: sqlite3 binds those several times faster than bytes and
+# bools (which it first offers to adapters), and it binds them on its thread, holding the GIL.
+Composed = tuple[bytearray, tuple[object, ...], str | None]
 
 _IdentityKey = tuple[str, str, str, str]
 _Who = tuple[UserIdentity, str | None, str | None, str | None]
@@ -46,9 +48,12 @@ _Where = tuple[tuple[Resource, ...], str | None, str | None]
 # practice, but an unbounded map keyed by request data would be a memory leak).
 _CACHE_LIMIT = 4096
 
+# The same encoder settings as ``encode_event``, writing into a bytearray (see ``Composed``).
+_encode_into = msgspec.json.Encoder().encode_into
+
 
 class Composer:
-    """Builds events for the writer, with the caches described above (one per writer)."""
+    """Builds events, with the caches described above (one per audit log)."""
 
     __slots__ = ("_identities", "_resources", "_second", "_stamp")
 
@@ -70,7 +75,8 @@ class Composer:
         if second != self._second:
             self._second, self._stamp = second, format_event_time(second)
         event = call_event(item, who[0], where[0], self._stamp, new_event_id())
-        event_json = encode_event(event)
+        event_json = bytearray()
+        _encode_into(event, event_json)
         columns = (
             float(second),
             event_json,
@@ -78,7 +84,7 @@ class Composer:
             caller.region,
             item.operation,
             event.event_id,
-            event.read_only,
+            int(event.read_only),
             where[1],
             who[1],
             who[2],
@@ -110,8 +116,20 @@ def _names_json(names: tuple[str, ...]) -> str | None:
 
 
 def _compose_event(event: AuditEvent) -> Composed:
-    event_json = encode_event(event)
-    record = unchained_record(event, event_json)
-    # The record's fields in store order: seq, the columns, prev_hash, hash, resources.
-    columns = msgspec.structs.astuple(record)[1:-3]
+    record = unchained_record(event, encode_event(event))
+    event_json = bytearray(record.event_json)
+    columns = (
+        record.event_time,
+        event_json,
+        record.account_id,
+        record.region,
+        record.event_name,
+        record.event_id,
+        int(record.read_only),
+        record.key_arn,
+        record.principal_arn,
+        record.access_key_id,
+        record.username,
+        record.error_code,
+    )
     return event_json, columns, _names_json(record.resources)

@@ -9,7 +9,7 @@ Build events with ``api_call_event`` (a request, allowed or not) and ``service_e
 the service does by itself: deletion, rotation, expiry). Both take raw parameters and redact
 them (``_redact``), so no caller can put plaintext or key material into the log by mistake.
 The request path uses the two halves of ``api_call_event`` apart: ``capture_call`` (redact,
-keep the raw pieces) while answering, ``call_event`` later, in the writer (``_compose``).
+keep the raw pieces) while answering, ``call_event`` when the log records it (``_compose``).
 """
 
 from __future__ import annotations
@@ -174,9 +174,9 @@ def resources_of(arns: Sequence[str]) -> tuple[Resource, ...]:
 class CallCapture(msgspec.Struct, frozen=True, gc=False):
     """What an event needs of one request, taken while it is answered: plain, redacted values.
 
-    ``capture_call`` builds it on the request's path (redacting there, so nothing the caller
-    may change later, and nothing secret, is kept); ``call_event`` turns it into the event
-    later, in the writer. Positional, to keep the request's path short.
+    ``capture_call`` builds it (redacting at once, so nothing secret, and nothing the caller
+    may change later, is kept); ``call_event`` turns it into the event when it is recorded,
+    with the log's caches (``_compose``). Positional, to keep the request's path short.
     """
 
     operation: str

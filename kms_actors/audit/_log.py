@@ -3,18 +3,23 @@
 ``record(item)`` builds an event's JSON and columns (from an ``AuditEvent``, or from a
 request's ``CallCapture``: ``_compose``), queues them and, in durable mode (the default),
 returns only once the transaction holding them has committed. The writer takes everything
-queued while the previous batch was being written, chains it (the hashes) and commits it as
-the next batch: one INSERT, one transaction and one fsync per batch, however many requests are
-waiting, so durability costs little under load. The JSON is built by each request rather than
-by the writer because the writer's turn is the critical path: while it works, nothing is being
-written. Every ``checkpoint_every`` records, or ``checkpoint_interval`` seconds after the
-first record not yet covered, the batch's transaction also stores a signed checkpoint.
+queued while the previous batch was being written, chains it (hashes each event onto the
+previous one) and commits it as the next batch: one INSERT statement, one transaction and one
+fsync per batch, however many requests are waiting. Every ``checkpoint_every`` records, or
+``checkpoint_interval`` seconds after the first record not yet covered, the batch also stores a
+signed checkpoint of the chain head.
 
-Keeping the disk and the CPU busy at once: callers wait for their batch's commit, so under a
-steady load they come back together and would otherwise queue their next events together,
-leaving the CPU idle during every commit and the disk idle in between. So when the writer
-starts from idle with many events queued, it commits the first half alone: those callers go
-on working while the second half is written, and from then on batches overlap with work.
+What a request pays for, and why (measured with ``bench/bench_audit.py``):
+
+- Its JSON is built by the request itself (with the writer's caches) rather than by the
+  writer: the work is the same, but the writer's turn is on every waiting caller's path.
+- Callers of a batch wait on one event for the batch, made only if someone waits.
+- SQLite runs on its own thread, which needs the GIL to start and finish each statement and
+  rarely gets it while the event loop is busy; so a write mostly proceeds while the loop
+  idles, i.e. while everyone waits for it. One statement per batch keeps those hand-overs to
+  two. When the writer starts from idle with many events queued it commits the first half
+  alone, so those callers work while the second half is written (about 6% more throughput
+  under steady load than one big batch).
 
 Relaxed mode (``durable=False``) returns as soon as the event is queued; the writer commits it
 in the background and everything queued is flushed when the log closes.
@@ -31,7 +36,6 @@ backlog, or still unwritten when the log closes, are lost and logged as an error
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import pathlib
 from collections.abc import AsyncIterator
@@ -39,9 +43,9 @@ from typing import Literal
 
 import anyio
 
-from kms_actors.audit._chain import sign_checkpoint
 from kms_actors.audit._compose import Composed, Composer
 from kms_actors.audit._event import AuditEvent, CallCapture
+from kms_actors.audit._head import ChainHead
 from kms_actors.domain.clock import Clock, SystemClock
 from kms_actors.errors import KMSInternalException
 from kms_actors.hsm import CheckpointSigner
@@ -55,12 +59,9 @@ from kms_actors.store import (
 
 log = logging.getLogger("kms_actors.audit")
 
-Row = tuple[object, ...]  # a record as ``AuditStore.append_rows`` takes it
 
 # Starting from idle with at least this many events queued, the first batch takes half.
 _SPLIT_MIN = 8
-
-_sha256 = hashlib.sha256
 
 
 class AuditLog:
@@ -84,9 +85,8 @@ class AuditLog:
     ) -> None:
         self.store = store
         self.durable = durable
-        self._signer = signer
         self._clock = clock
-        self._checkpoint_every = checkpoint_every
+        self._chain = ChainHead(signer, clock, checkpoint_every)
         self._checkpoint_interval = checkpoint_interval
         self._max_batch = max_batch
         self._max_backlog = max_backlog
@@ -107,10 +107,6 @@ class AuditLog:
         self._wake = anyio.Event()  # the idle writer waits on it
         self._idle = False
         self._timer_wake = anyio.Event()  # set when records start waiting for a checkpoint
-        self._head = (0, GENESIS_HASH)
-        self._unsigned = 0  # committed records not covered by a checkpoint
-        self._unsigned_since: float | None = None
-        self._checkpoint_due = False
         self._failure: Exception | None = None
         self._closing = False
         self._closed = False
@@ -136,7 +132,8 @@ class AuditLog:
     async def record(self, item: CallCapture | AuditEvent) -> None:
         """Record one event (or captured request); in durable mode, return once committed.
 
-        Waits (in either mode) while ``max_backlog`` events are already queued.
+        Waits (in either mode) while ``max_backlog`` events are already queued. An event that
+        cannot be built at all (a bug) raises its error here and is not queued.
 
         Raises:
             KMSInternalException: the audit log cannot be written (fail closed) or is closed.
@@ -145,8 +142,21 @@ class AuditLog:
         while len(self._pending) >= self._max_backlog and self.healthy:
             await self._next_attempt()
         index = self._enqueue(composed)
-        if self.durable:
-            await self._wait_written(index)
+        if not self.durable:
+            return
+        while True:  # one wake-up per caller normally: its batch's event
+            if index < self._cut:
+                if self._in_flight is None:
+                    self._in_flight = anyio.Event()
+                await self._in_flight.wait()
+            else:
+                if self._open is None:
+                    self._open = anyio.Event()
+                await self._open.wait()
+            if index < self._written:
+                return
+            if index < self._fail_mark:
+                raise KMSInternalException()
 
     def record_nowait(self, item: CallCapture | AuditEvent) -> None:
         """Queue one event for the writer without waiting, in either mode.
@@ -184,21 +194,6 @@ class AuditLog:
             self._wake.set()
         return index
 
-    async def _wait_written(self, index: int) -> None:
-        while True:
-            if index < self._cut:
-                if self._in_flight is None:
-                    self._in_flight = anyio.Event()
-                await self._in_flight.wait()
-            else:
-                if self._open is None:
-                    self._open = anyio.Event()
-                await self._open.wait()
-            if index < self._written:
-                return
-            if index < self._fail_mark:
-                raise KMSInternalException()
-
     def _keep(self, item: Composed) -> None:
         if len(self._pending) < self._max_backlog:
             self._pending.append(item)
@@ -211,16 +206,13 @@ class AuditLog:
 
     async def _load(self) -> None:
         head = await self.store.last()
-        self._head = head if head is not None else (0, GENESIS_HASH)
         signed = await self.store.last_checkpoint() or await self.store.anchor()
-        self._unsigned = self._head[0] - (signed.seq if signed is not None else 0)
-        if self._unsigned > 0:
-            self._unsigned_since = self._clock.now()
+        self._chain.load(head, signed.seq if signed is not None else 0)
 
     async def _run(self) -> None:
         while True:
             cold = False
-            if not self._pending and not self._checkpoint_due:
+            if not self._pending and not self._chain.checkpoint_due:
                 self._idle = True
                 await self._wake.wait()
                 self._wake = anyio.Event()
@@ -233,18 +225,18 @@ class AuditLog:
 
     async def _checkpoint_timer(self) -> None:
         while True:
-            since = self._unsigned_since
+            since = self._chain.unsigned_since
             if since is not None:
                 await self._clock.sleep_until(since + self._checkpoint_interval)
-                if self._unsigned_since != since:
+                if self._chain.unsigned_since != since:
                     continue  # a checkpoint was written meanwhile
-                self._checkpoint_due = True
+                self._chain.checkpoint_due = True
                 self._wake.set()
             self._timer_wake = anyio.Event()
             await self._timer_wake.wait()
 
     async def _flush(self, *, cold: bool) -> None:
-        while self._pending or self._checkpoint_due:
+        while self._pending or self._chain.checkpoint_due:
             size = min(len(self._pending), self._max_batch)
             if cold and size >= _SPLIT_MIN:
                 size = (size + 1) // 2  # see the module docstring
@@ -262,31 +254,15 @@ class AuditLog:
                 return
             self._committed(len(items), *written)
 
-    def _chain(self, composed: list[Composed]) -> tuple[list[Row], tuple[int, bytes]]:
-        seq, prev = self._head
-        rows: list[Row] = []
-        for event_json, columns, names in composed:
-            seq += 1
-            record_hash = _sha256(prev + event_json).digest()
-            rows.append((seq, *columns, prev, record_hash, names))
-            prev = record_hash
-        return rows, (seq, prev)
-
-    def _checkpoint_for(self, head: tuple[int, bytes], count: int) -> Checkpoint | None:
-        unsigned = self._unsigned + count
-        last_batch = self._closing and not self._pending
-        wanted = unsigned >= self._checkpoint_every or self._checkpoint_due or last_batch
-        if not wanted or unsigned == 0:
-            self._checkpoint_due = self._checkpoint_due and unsigned > 0
-            return None
-        return sign_checkpoint(self._signer, head[0], head[1], self._clock.now())
-
     async def _write(
         self, items: list[Composed]
     ) -> tuple[int, tuple[int, bytes], Checkpoint | None]:
+        chain = self._chain
         for attempt in range(2):
-            rows, head = self._chain(items)
-            checkpoint = self._checkpoint_for(head, len(rows))
+            rows, head = chain.rows(items)
+            checkpoint = chain.checkpoint_for(
+                head, len(rows), last=self._closing and not self._pending
+            )
             try:
                 if rows:
                     await self.store.append_rows(rows, checkpoint)
@@ -297,7 +273,7 @@ class AuditLog:
                     raise
                 # Someone else extended the chain (another process): continue from its head.
                 stored = await self.store.last()
-                self._head = stored if stored is not None else (0, GENESIS_HASH)
+                chain.head = stored if stored is not None else (0, GENESIS_HASH)
                 continue
             return len(rows), head, checkpoint
         raise AssertionError("unreachable")
@@ -308,18 +284,11 @@ class AuditLog:
         if self._failure is not None:
             log.warning("audit log writes again; %d queued events committed", count)
             self._failure = None
-        if count:
-            self._head = head
-            self.batches += 1
-            self.committed += count
-        if checkpoint is not None:
-            self.checkpoints += 1
-            self._unsigned, self._unsigned_since, self._checkpoint_due = 0, None, False
-        elif count:
-            self._unsigned += count
-            if self._unsigned_since is None:
-                self._unsigned_since = self._clock.now()
-                self._timer_wake.set()
+        if self._chain.committed(count, head, checkpoint):
+            self._timer_wake.set()
+        self.batches += 1 if count else 0
+        self.committed += count
+        self.checkpoints += 1 if checkpoint is not None else 0
         self._written += size
         self._wake_waiters(open_too=False)
 
@@ -355,7 +324,7 @@ class AuditLog:
     async def _close(self) -> None:
         """Commit what is queued (one attempt), write a final checkpoint, refuse new events."""
         self._closing = True
-        self._checkpoint_due = True  # the final checkpoint covers the head
+        self._chain.checkpoint_due = True  # the final checkpoint covers the head
         self._failure = None  # one last attempt, even after failures
         await self._flush(cold=False)
         unwritten = len(self._pending)

@@ -3,8 +3,10 @@
 ``open_audit_store(data_dir)`` opens ``<data_dir>/audit.sqlite3`` (WAL, ``synchronous=FULL``
 by default), separate from the key metadata so audit writes never wait on key writes. The store
 keeps what the audit layer computed: each record's exact JSON bytes, its place in the chain
-(``seq``, ``prev_hash``, ``hash``) and a few copied fields to query by. It checks the chain's
-continuity when appending (so two writers cannot fork it) but never hashes or signs anything.
+(``seq``, ``prev_hash``, ``hash``), a few copied fields to query by and the names it is found
+under by resource. It checks the chain's continuity when appending (against the head it last
+wrote or read; another writer's records take the next ``seq``, so two writers cannot fork the
+chain) but never hashes or signs anything. A batch is one INSERT (``_audit_migrations``).
 
 Besides the records there are signed checkpoints, and after a prune an anchor: the signed
 ``(seq, hash)`` of the last pruned record, from which the chain resumes.
@@ -13,8 +15,6 @@ Besides the records there are signed checkpoints, and after a prune an anchor: t
 from __future__ import annotations
 
 import contextlib
-import functools
-import itertools
 import os
 import pathlib
 import sqlite3
@@ -25,24 +25,22 @@ import anyio.to_thread
 import msgspec
 
 from kms_actors.domain.clock import Clock, SystemClock
-from kms_actors.store._audit_migrations import migrate_audit
+from kms_actors.store._audit_migrations import (
+    CHECKPOINT_COLUMNS,
+    COLUMNS,
+    DELETE_RESOURCES,
+    INSERT_CHECKPOINT,
+    RECORD_COLUMNS,
+    UPSERT_ANCHOR,
+    migrate_audit,
+    query_sql,
+    record_inserts,
+)
 from kms_actors.store._db import Connection, Database, Params, Row, connect
 from kms_actors.store._errors import StoreError
 
 AUDIT_DATABASE_NAME = "audit.sqlite3"
 GENESIS_HASH = bytes(32)  # the prev_hash of record 1
-
-_CHECKPOINT_COLUMNS = "seq, hash, signature, created"
-_INSERT_CHECKPOINT = (
-    "INSERT OR REPLACE INTO audit_checkpoints (seq, hash, signature, created) VALUES (?, ?, ?, ?)"
-)
-_DELETE_RESOURCES = (
-    "DELETE FROM audit_resources WHERE (name, seq) IN (SELECT names.value, r.seq"
-    " FROM audit_records AS r, json_each(r.resources) AS names WHERE r.seq <= ?)"
-)
-_UPSERT_ANCHOR = (
-    "INSERT OR REPLACE INTO audit_anchor (id, seq, hash, signature, created) VALUES (1, ?, ?, ?, ?)"
-)
 
 
 class AuditChainConflict(StoreError):
@@ -108,51 +106,19 @@ class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # Every AuditRecord field but ``resources`` is a column of audit_records, in field order.
-_FIELDS = AuditRecord.__struct_fields__[:-1]
-_COLUMNS = ", ".join(_FIELDS)
-_R_COLUMNS = ", ".join(f"r.{name}" for name in _FIELDS)
-_BLOBS = tuple(i for i, name in enumerate(_FIELDS) if name in ("event_json", "prev_hash", "hash"))
+_FIELDS = RECORD_COLUMNS
+_BLOBS = ("event_json", "prev_hash", "hash")
 _PREV, _HASH = _FIELDS.index("prev_hash"), _FIELDS.index("hash")
 
 # A record as ``append_rows`` takes it: its column values in ``_FIELDS`` order, then its
 # resource names as a JSON array (text; None when it has none).
 RecordRow = tuple[object, ...]
-_WIDTH = len(_FIELDS) + 1
-
-# A batch of records goes in as one INSERT (a trigger files the resource names): one trip to
-# SQLite's thread, which takes the GIL back once, not once per row. Statements come in a few
-# sizes, so SQLite's statement cache keeps them all prepared; a batch fills the smallest that
-# fits with rows of NULLs, which the WHERE drops. The largest stays under 32766 parameters.
-_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
-
-
-@functools.cache
-def _insert_sql(rows: int) -> str:
-    values = ", ".join(["(" + ", ".join("?" * _WIDTH) + ")"] * rows)
-    # Column names are constants of this module; values are parameters.
-    return (
-        f"INSERT INTO audit_records ({_COLUMNS}, resources)"  # noqa: S608
-        f" SELECT * FROM (VALUES {values}) WHERE column1 IS NOT NULL"
-    )
-
-
-def _inserts(rows: Sequence[RecordRow]) -> list[tuple[str, list[object]]]:
-    """Return the statements (and their parameters) that insert ``rows``."""
-    statements = []
-    for start in range(0, len(rows), _SIZES[-1]):
-        part = rows[start : start + _SIZES[-1]]
-        size = next(size for size in _SIZES if size >= len(part))
-        params = list(itertools.chain.from_iterable(part))
-        params += [None] * (_WIDTH * (size - len(part)))
-        statements.append((_insert_sql(size), params))
-    return statements
 
 
 def _record(row: Row) -> AuditRecord:
     values = dict(zip(_FIELDS, row, strict=True))
-    for index in _BLOBS:
+    for name in _BLOBS:
         # Bytes edited with SQL text functions come back as text; compare them as bytes.
-        name = _FIELDS[index]
         if isinstance(values[name], str):
             values[name] = values[name].encode()
     # Lax conversion turns SQLite's 0/1 back into ``read_only``'s bool.
@@ -166,68 +132,6 @@ def _row(record: AuditRecord) -> RecordRow:
 
 def _checkpoint(row: Row) -> Checkpoint:
     return Checkpoint(seq=row[0], hash=bytes(row[1]), signature=bytes(row[2]), created=row[3])
-
-
-_EQUALS = (
-    "account_id",
-    "region",
-    "principal_arn",
-    "event_name",
-    "event_id",
-    "access_key_id",
-    "username",
-)
-
-
-def _where(where: AuditFilter) -> tuple[list[str], list[object]]:
-    """Return SQL conditions on ``r`` (audit_records) and their parameters."""
-    clauses: list[str] = []
-    params: list[object] = []
-    for column in _EQUALS:
-        value = getattr(where, column)
-        if value is not None:
-            clauses.append(f"r.{column} = ?")
-            params.append(value)
-    if where.event_names is not None:
-        clauses.append(f"r.event_name IN ({', '.join('?' * len(where.event_names))})")
-        params.extend(where.event_names)
-    if where.read_only is not None:
-        clauses.append("r.read_only = ?")
-        params.append(int(where.read_only))
-    if where.start is not None:
-        clauses.append("r.event_time >= ?")
-        params.append(where.start)
-    if where.end is not None:
-        clauses.append("r.event_time <= ?")
-        params.append(where.end)
-    if where.succeeded is not None:
-        clauses.append("r.error_code IS NULL" if where.succeeded else "r.error_code IS NOT NULL")
-    if where.has_key is not None:
-        clauses.append("r.key_arn IS NOT NULL" if where.has_key else "r.key_arn IS NULL")
-    return clauses, params
-
-
-def _query_sql(
-    where: AuditFilter, *, limit: int, after_seq: int | None, descending: bool
-) -> tuple[str, list[object]]:
-    clauses, params = _where(where)
-    # With a resource, walk that resource's index newest first (CROSS JOIN fixes the join
-    # order), so "the latest events of this key" never scans other keys' events.
-    seq = "res.seq" if where.resource is not None else "r.seq"
-    if after_seq is not None:
-        clauses.append(f"{seq} {'<' if descending else '>'} ?")
-        params.append(after_seq)
-    if where.resource is not None:
-        source = "audit_resources AS res CROSS JOIN audit_records AS r ON r.seq = res.seq"
-        clauses.insert(0, "res.name = ?")
-        params.insert(0, where.resource)
-    else:
-        source = "audit_records AS r"
-    condition = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    order = "DESC" if descending else "ASC"
-    # Column names and operators are constants of this module; values are parameters.
-    sql = f"SELECT {_R_COLUMNS} FROM {source}{condition} ORDER BY {seq} {order} LIMIT ?"  # noqa: S608
-    return sql, [*params, limit]
 
 
 async def _head(conn: Connection) -> tuple[int, bytes] | None:
@@ -249,7 +153,8 @@ class AuditStore:
     """Audit records, checkpoints and the prune anchor in one SQLite database.
 
     Every write method has committed before it returns; ``append`` writes a whole batch (and
-    its checkpoint) in one transaction, so one fsync covers the batch.
+    its checkpoint) in one transaction, so one fsync covers the batch. Without a checkpoint
+    the batch is a single statement, which SQLite runs as a transaction of its own.
     """
 
     def __init__(self, db: Database, path: pathlib.Path, schema_version: int) -> None:
@@ -283,7 +188,7 @@ class AuditStore:
             AuditChainConflict: as ``append``.
         """
         head, self._head = self._head, None  # unknown until this commits
-        statements = _inserts(rows) if rows else []
+        statements = record_inserts(rows) if rows else []
         try:
             if head is not None and checkpoint is None and len(statements) == 1:
                 _check_links(rows, head)
@@ -323,7 +228,7 @@ class AuditStore:
     @staticmethod
     async def _insert_checkpoint(conn: Connection, checkpoint: Checkpoint) -> None:
         await conn.execute(
-            _INSERT_CHECKPOINT,
+            INSERT_CHECKPOINT,
             (checkpoint.seq, checkpoint.hash, checkpoint.signature, checkpoint.created),
         )
 
@@ -346,7 +251,7 @@ class AuditStore:
         """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
-        sql, params = _query_sql(
+        sql, params = query_sql(
             where or AuditFilter(), limit=limit, after_seq=after_seq, descending=descending
         )
         return [_record(row) for row in await self._db.fetch(sql, params)]
@@ -358,7 +263,7 @@ class AuditStore:
         after = from_seq - 1
         while True:
             rows = await self._db.fetch(
-                f"SELECT {_COLUMNS} FROM audit_records WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
+                f"SELECT {COLUMNS} FROM audit_records WHERE seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
                 (after, page),
             )
             for row in rows:
@@ -370,7 +275,7 @@ class AuditStore:
     async def get(self, seq: int) -> AuditRecord | None:
         """Return the record at ``seq``, or None."""
         rows = await self._db.fetch(
-            f"SELECT {_COLUMNS} FROM audit_records WHERE seq = ?",  # noqa: S608
+            f"SELECT {COLUMNS} FROM audit_records WHERE seq = ?",  # noqa: S608
             (seq,),
         )
         return _record(rows[0]) if rows else None
@@ -383,7 +288,7 @@ class AuditStore:
     async def checkpoints(self, from_seq: int = 0) -> list[Checkpoint]:
         """Return the checkpoints with ``seq >= from_seq``, oldest first."""
         rows = await self._db.fetch(
-            f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq >= ? ORDER BY seq",  # noqa: S608
+            f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq >= ? ORDER BY seq",  # noqa: S608
             (from_seq,),
         )
         return [_checkpoint(row) for row in rows]
@@ -391,14 +296,14 @@ class AuditStore:
     async def last_checkpoint(self) -> Checkpoint | None:
         """Return the newest checkpoint, or None."""
         rows = await self._db.fetch(
-            f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"  # noqa: S608
+            f"SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"  # noqa: S608
         )
         return _checkpoint(rows[0]) if rows else None
 
     async def anchor(self) -> Checkpoint | None:
         """Return the prune anchor (the last pruned record's signed hash), or None."""
         rows = await self._db.fetch(
-            f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_anchor WHERE id = 1"  # noqa: S608
+            f"SELECT {CHECKPOINT_COLUMNS} FROM audit_anchor WHERE id = 1"  # noqa: S608
         )
         return _checkpoint(rows[0]) if rows else None
 
@@ -434,12 +339,12 @@ class AuditStore:
                 "SELECT count(*) FROM audit_records WHERE seq <= ?", (anchor.seq,)
             )
             # A record's index entries are found through its own list of names.
-            await conn.execute(_DELETE_RESOURCES, (anchor.seq,))
+            await conn.execute(DELETE_RESOURCES, (anchor.seq,))
             for table in ("audit_checkpoints", "audit_records"):
                 # Table names are constants of this loop.
                 await conn.execute(f"DELETE FROM {table} WHERE seq <= ?", (anchor.seq,))  # noqa: S608
             await conn.execute(
-                _UPSERT_ANCHOR,
+                UPSERT_ANCHOR,
                 (anchor.seq, anchor.hash, anchor.signature, anchor.created),
             )
             await conn.execute(

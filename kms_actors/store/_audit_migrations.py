@@ -1,19 +1,30 @@
-"""The audit database's schema, as numbered migrations, and the code that applies them.
+"""The audit database's schema: numbered migrations, and the SQL bound to the latest one.
 
 The audit log lives in its own SQLite file, so it has its own version sequence (kept in
 ``PRAGMA user_version`` of that file), applied like the key store's: each migration in one
 transaction with its version bump, and a database newer than this code is refused.
+
+The statements ``AuditStore`` runs against the tables (the batch INSERT, pruning, queries)
+are built here, next to the schema they depend on, so that a schema change and the SQL it
+needs are one change in one place.
 
 To change the schema, append a migration; never edit one that has shipped.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import pathlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from kms_actors.store._db import Connection, Database
 from kms_actors.store._errors import StoreVersionError
 from kms_actors.store._migrations import split_statements
+
+if TYPE_CHECKING:
+    from kms_actors.store._audit import AuditFilter
 
 _V1 = """
 CREATE TABLE audit_records (
@@ -150,3 +161,133 @@ async def migrate_audit(db: Database, path: pathlib.Path) -> int:
                 await conn.execute(f"PRAGMA user_version = {int(version)}")
         found = max(found, version)
     return found
+
+
+# --- SQL bound to the latest schema ----------------------------------------------------------
+
+# The columns of audit_records that ``AuditRecord`` mirrors, in its field order.
+RECORD_COLUMNS = (
+    "seq",
+    "event_time",
+    "event_json",
+    "account_id",
+    "region",
+    "event_name",
+    "event_id",
+    "read_only",
+    "key_arn",
+    "principal_arn",
+    "access_key_id",
+    "username",
+    "error_code",
+    "prev_hash",
+    "hash",
+)
+COLUMNS = ", ".join(RECORD_COLUMNS)
+R_COLUMNS = ", ".join(f"r.{name}" for name in RECORD_COLUMNS)
+CHECKPOINT_COLUMNS = "seq, hash, signature, created"
+INSERT_CHECKPOINT = (
+    "INSERT OR REPLACE INTO audit_checkpoints (seq, hash, signature, created) VALUES (?, ?, ?, ?)"
+)
+UPSERT_ANCHOR = (
+    "INSERT OR REPLACE INTO audit_anchor (id, seq, hash, signature, created) VALUES (1, ?, ?, ?, ?)"
+)
+# A record's index entries are found through its own list of names (version 2).
+DELETE_RESOURCES = (
+    "DELETE FROM audit_resources WHERE (name, seq) IN (SELECT names.value, r.seq"
+    " FROM audit_records AS r, json_each(r.resources) AS names WHERE r.seq <= ?)"
+)
+
+# A batch of records goes in as one INSERT (the trigger files the resource names): one trip
+# to SQLite's thread, which takes the GIL back once, not once per row. Statements come in a
+# few sizes, so SQLite's statement cache keeps them all prepared; a batch fills the smallest
+# that fits with rows of zeros (seq 0, which the WHERE drops; sqlite3 binds an int much faster
+# than None). The largest stays under SQLite's 32766 parameters. A row is the
+# ``RECORD_COLUMNS`` values, then ``resources`` (JSON text or None).
+_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+_WIDTH = len(RECORD_COLUMNS) + 1
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    values = ", ".join(["(" + ", ".join("?" * _WIDTH) + ")"] * rows)
+    # Column names are constants of this module; values are parameters.
+    return (
+        f"INSERT INTO audit_records ({COLUMNS}, resources)"  # noqa: S608
+        f" SELECT * FROM (VALUES {values}) WHERE column1 > 0"
+    )
+
+
+def record_inserts(rows: Sequence[Sequence[object]]) -> list[tuple[str, list[object]]]:
+    """Return the statements (with their parameters) that insert ``rows``, in order."""
+    statements = []
+    for start in range(0, len(rows), _SIZES[-1]):
+        part = rows[start : start + _SIZES[-1]]
+        size = next(size for size in _SIZES if size >= len(part))
+        params = list(itertools.chain.from_iterable(part))
+        params += [0] * (_WIDTH * (size - len(part)))
+        statements.append((_insert_sql(size), params))
+    return statements
+
+
+_EQUALS = (
+    "account_id",
+    "region",
+    "principal_arn",
+    "event_name",
+    "event_id",
+    "access_key_id",
+    "username",
+)
+
+
+def _where(where: AuditFilter) -> tuple[list[str], list[object]]:
+    """Return SQL conditions on ``r`` (audit_records) and their parameters."""
+    clauses: list[str] = []
+    params: list[object] = []
+    for column in _EQUALS:
+        value = getattr(where, column)
+        if value is not None:
+            clauses.append(f"r.{column} = ?")
+            params.append(value)
+    if where.event_names is not None:
+        clauses.append(f"r.event_name IN ({', '.join('?' * len(where.event_names))})")
+        params.extend(where.event_names)
+    if where.read_only is not None:
+        clauses.append("r.read_only = ?")
+        params.append(int(where.read_only))
+    if where.start is not None:
+        clauses.append("r.event_time >= ?")
+        params.append(where.start)
+    if where.end is not None:
+        clauses.append("r.event_time <= ?")
+        params.append(where.end)
+    if where.succeeded is not None:
+        clauses.append("r.error_code IS NULL" if where.succeeded else "r.error_code IS NOT NULL")
+    if where.has_key is not None:
+        clauses.append("r.key_arn IS NOT NULL" if where.has_key else "r.key_arn IS NULL")
+    return clauses, params
+
+
+def query_sql(
+    where: AuditFilter, *, limit: int, after_seq: int | None, descending: bool
+) -> tuple[str, list[object]]:
+    """Return the SELECT (of ``R_COLUMNS``) behind ``AuditStore.query``, and its parameters."""
+    clauses, params = _where(where)
+    # With a resource, walk that resource's index newest first (CROSS JOIN fixes the join
+    # order), so "the latest events of this key" never scans other keys' events.
+    seq = "res.seq" if where.resource is not None else "r.seq"
+    if after_seq is not None:
+        clauses.append(f"{seq} {'<' if descending else '>'} ?")
+        params.append(after_seq)
+    if where.resource is not None:
+        source = "audit_resources AS res CROSS JOIN audit_records AS r ON r.seq = res.seq"
+        clauses.insert(0, "res.name = ?")
+        params.insert(0, where.resource)
+    else:
+        source = "audit_records AS r"
+    condition = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = "DESC" if descending else "ASC"
+    # Column names and operators are constants of this module; values are parameters.
+    sql = f"SELECT {R_COLUMNS} FROM {source}{condition} ORDER BY {seq} {order} LIMIT ?"  # noqa: S608
+    return sql, [*params, limit]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -79,10 +80,15 @@ def test_encrypt_event_has_cloudtrail_names_values_and_order() -> None:
     assert record["eventCategory"] == "Management"
 
 
-def test_event_id_is_a_fresh_uuid4() -> None:
-    first, second = as_json(event()), as_json(event())
-    assert first["eventID"] != second["eventID"]
-    assert first["eventID"][14] == "4"  # the UUID version digit
+def test_event_ids_are_fresh_and_uuid4_shaped() -> None:
+    ids = [as_json(event())["eventID"] for _ in range(1000)]
+    assert len(set(ids)) == len(ids)
+    for event_id in ids[:3]:
+        parsed = uuid.UUID(event_id)
+        assert str(parsed) == event_id
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    assert ids == sorted(ids)  # issued in order: the event id index only appends
 
 
 def test_error_code_and_message_only_when_the_request_failed() -> None:

@@ -8,11 +8,14 @@ import pathlib
 from collections.abc import Awaitable, Callable
 
 import anyio
+import msgspec
 import pytest
 
 from kms_actors.audit import (
     AuditLog,
     api_call_event,
+    capture_call,
+    encode_event,
     open_audit_log,
     open_audit_store,
     verify_chain,
@@ -332,3 +335,50 @@ async def test_no_secret_reaches_the_audit_files(
         for secret in (plaintext, data_key, blob):
             assert secret not in content
             assert base64.b64encode(secret) not in content
+
+
+async def test_records_a_captured_request_as_its_event(
+    data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
+) -> None:
+    params = {"KeyId": KEY_ARN, "Plaintext": b"PLAINTEXT", "EncryptionContext": {"a": "b"}}
+    async with open_audit_log(data_dir, signer, clock=clock) as log:
+        await log.record(
+            capture_call(
+                "Encrypt", caller(), params, event_time=START, request_id="r", resources=[KEY_ARN]
+            )
+        )
+        (stored,) = await log.store.query(limit=1)
+    expected = api_call_event(
+        operation="Encrypt",
+        caller=caller(),
+        params=params,
+        event_time=START,
+        request_id="r",
+        resources=[KEY_ARN],
+    )
+    same = msgspec.structs.replace(expected, event_id=stored.event_id)
+    assert stored.event_json == encode_event(same)
+
+
+async def test_a_burst_from_idle_is_split_and_everyone_answered(
+    data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
+) -> None:
+    async with open_audit_log(data_dir, signer, clock=clock) as log:
+        async with anyio.create_task_group() as tg:
+            for number in range(64):
+                tg.start_soon(log.record, event(number))
+        assert log.committed == 64
+        assert log.batches >= 2  # the first batch took half, its callers went on meanwhile
+        assert (await verify_chain(log.store, signer)).ok
+
+
+async def test_an_event_that_cannot_be_built_fails_alone(
+    data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
+) -> None:
+    broken = msgspec.structs.replace(event(0), request_parameters={"x": object()})
+    async with open_audit_log(data_dir, signer, clock=clock) as log:
+        with pytest.raises(TypeError):
+            await log.record(broken)
+        assert log.healthy
+        await log.record(event(1))
+        assert await log.store.count() == 1

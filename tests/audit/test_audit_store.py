@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import pathlib
+import sqlite3
 import stat
 from collections.abc import Sequence
 
@@ -23,6 +26,8 @@ from kms_actors.store import (
     StoreVersionError,
     open_audit_store,
 )
+from kms_actors.store._audit_migrations import _V1, RECORD_COLUMNS
+from kms_actors.store._migrations import split_statements
 
 from .audit_support import BOB, KEY_ARN, KEY_ID, OTHER_KEY_ARN, START, caller, event
 
@@ -183,3 +188,86 @@ async def test_synchronous_setting(data_dir: pathlib.Path) -> None:
     with pytest.raises(ValueError, match="synchronous"):
         async with open_audit_store(data_dir, synchronous="OFF"):  # type: ignore[arg-type]
             pass
+
+
+@pytest.mark.parametrize("count", [1, 3, 97, 1024, 1025, 2100])
+async def test_append_batches_of_any_size(store: AuditStore, count: int) -> None:
+    records = chained(
+        [event(n % 50, key_arn=KEY_ARN if n % 2 else OTHER_KEY_ARN) for n in range(count)]
+    )
+    await store.append(records)
+    assert await store.count() == count
+    assert await store.last() == (count, records[-1].hash)
+    odd = await store.query(AuditFilter(resource=KEY_ID), limit=count)
+    assert [r.seq for r in odd] == [r.seq for r in reversed(records) if r.seq % 2 == 0]
+    stored = [r async for r in store.iterate()]
+    assert stored == [msgspec.structs.replace(r, resources=()) for r in records]
+
+
+async def test_append_rows_takes_names_as_json(store: AuditStore) -> None:
+    (record,) = chained([event(0)])
+    row = (*msgspec.structs.astuple(record)[:-1], msgspec.json.encode(["x", "y"]).decode())
+    await store.append_rows([row])
+    assert [r.seq for r in await store.query(AuditFilter(resource="y"), limit=5)] == [1]
+    await store.append_rows([])  # nothing to do
+    assert await store.count() == 1
+
+
+async def test_a_second_writer_is_caught(data_dir: pathlib.Path, clock: FakeClock) -> None:
+    first, second, third = chained([event(0), event(1), event(2)])
+    async with (
+        open_audit_store(data_dir, clock=clock) as one,
+        open_audit_store(data_dir, clock=clock) as other,
+    ):
+        await one.append([first])
+        await other.append([second])
+        # ``one`` last wrote record 1; its own record 2 collides with the other writer's.
+        with pytest.raises(AuditChainConflict):
+            await one.append([msgspec.structs.replace(second, event_id="mine")])
+        await one.append([third])  # after a conflict it reads the head again
+        assert [r.event_id async for r in one.iterate()] == [
+            r.event_id for r in (first, second, third)
+        ]
+
+
+async def test_prune_drops_the_index_entries(store: AuditStore) -> None:
+    records = chained([event(n) for n in range(4)])
+    await store.append(records)
+    anchor = Checkpoint(seq=2, hash=records[1].hash, signature=b"a" * 32, created=START)
+    assert await store.prune(anchor, tracking_start=START + 2) == 2
+    rows = await store.execute_for_tests("SELECT name, seq FROM audit_resources ORDER BY seq")
+    assert sorted({seq for _, seq in rows}) == [3, 4]
+
+
+async def test_version_1_databases_are_upgraded(data_dir: pathlib.Path, clock: FakeClock) -> None:
+    records = chained([event(0), event(1, key_arn=OTHER_KEY_ARN), event(2, key_arn=None)])
+    data_dir.mkdir(mode=0o700)
+    with contextlib.closing(sqlite3.connect(data_dir / AUDIT_DATABASE_NAME)) as conn, conn:
+        for statement in split_statements(_V1):
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        columns = ", ".join(RECORD_COLUMNS)
+        marks = ", ".join("?" * len(RECORD_COLUMNS))
+        for record in records:
+            values = msgspec.structs.astuple(record)[:-1]
+            conn.execute(f"INSERT INTO audit_records ({columns}) VALUES ({marks})", values)
+            for name in record.resources:
+                conn.execute("INSERT INTO audit_resources VALUES (?, ?)", (name, record.seq))
+        conn.execute("INSERT INTO audit_meta VALUES ('created', ?)", (START,))
+    async with open_audit_store(data_dir, clock=clock) as store:
+        assert store.schema_version == 2
+        assert [r.seq for r in await store.query(AuditFilter(resource=KEY_ID), limit=5)] == [1]
+        assert [r.seq for r in await store.query(AuditFilter(resource=OTHER_KEY_ARN))] == [2]
+        (names,) = (
+            await store.execute_for_tests("SELECT resources FROM audit_records WHERE seq = 1")
+        )[0]
+        assert sorted(json.loads(names)) == sorted(records[0].resources)
+        await store.append(chained([event(3)], head=(3, records[-1].hash)))
+        anchor = Checkpoint(seq=2, hash=records[1].hash, signature=b"a" * 32, created=START)
+        assert await store.prune(anchor, tracking_start=START) == 2
+        remaining = await store.execute_for_tests("SELECT DISTINCT seq FROM audit_resources")
+        assert sorted(seq for (seq,) in remaining) == [4]
+
+
+def test_the_record_shape_matches_the_schema() -> None:
+    assert AuditRecord.__struct_fields__[:-1] == RECORD_COLUMNS
