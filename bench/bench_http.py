@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import pathlib
-import re
 import shutil
 import socket
 import subprocess
@@ -27,13 +26,11 @@ import urllib.request
 from typing import Any
 
 import boto3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
-ACCESS_KEY = "AKIAEXAMPLEDEV000001"
-SECRET_KEY = "kms-actors-development-secret-key-0001"
-REGION = "us-east-1"
+from bench import _wrk
+
+ACCESS_KEY, SECRET_KEY, REGION = _wrk.ACCESS_KEY, _wrk.SECRET_KEY, _wrk.REGION
+signed = _wrk.signed
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -67,61 +64,11 @@ def wait_port(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"port {port} did not open")
 
 
-def signed(url: str, target: str, body: bytes) -> dict[str, str]:
-    """Return the headers of a SigV4-signed KMS request."""
-    request = AWSRequest(
-        method="POST",
-        url=url,
-        data=body,
-        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target},
-    )
-    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "kms", REGION).add_auth(request)
-    return {k: str(v) for k, v in request.headers.items()}
-
-
 def wrk(
     url: str, headers: dict[str, str], body: bytes, seconds: float, connections: int
 ) -> dict[str, Any]:
-    """Run wrk with one replayed request; return throughput and latency percentiles."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write('wrk.method = "POST"\n')
-        script.write(f"wrk.body = {json.dumps(body.decode())}\n")
-        for name, value in headers.items():
-            script.write(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n")
-        script.write(
-            "function done(summary, latency, requests)\n"
-            '  io.write(string.format("STATS %d %d %d %d %d\\n", summary.requests, '
-            "summary.errors.status + summary.errors.connect + summary.errors.read + "
-            "summary.errors.write + summary.errors.timeout, latency:percentile(50), "
-            "latency:percentile(99), summary.duration))\n"
-            "end\n"
-        )
-    try:
-        out = subprocess.run(
-            [
-                "wrk",
-                "-t1",
-                f"-c{connections}",
-                f"-d{max(1, round(seconds))}s",
-                "-s",
-                script.name,
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(script.name)
-    match = re.search(r"STATS (\d+) (\d+) (\d+) (\d+) (\d+)", out)
-    assert match, out
-    requests, errors, p50, p99, duration_us = map(int, match.groups())
-    return {
-        "ops_per_s": requests / (duration_us / 1e6),
-        "p50_us": p50,
-        "p99_us": p99,
-        "errors": errors,
-    }
+    """Run wrk replaying one signed request; return throughput and latency percentiles."""
+    return _wrk.run_wrk(url, [(headers, body)], seconds, connections)
 
 
 def main() -> None:

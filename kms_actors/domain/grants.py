@@ -64,18 +64,7 @@ CONTEXT_OPERATIONS: Final = frozenset(
 # Grant operations every key supports, and those its key usage adds (AWS developer guide,
 # "Grant operations"). Symmetric encryption keys also generate data keys and data key pairs.
 _ANY_KEY: Final = frozenset({"CreateGrant", "RetireGrant", "DescribeKey"})
-_SYMMETRIC: Final = frozenset(
-    {
-        "Encrypt",
-        "Decrypt",
-        "ReEncryptFrom",
-        "ReEncryptTo",
-        "GenerateDataKey",
-        "GenerateDataKeyWithoutPlaintext",
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-    }
-)
+_SYMMETRIC: Final = CONTEXT_OPERATIONS
 _BY_USAGE: Final[Mapping[str, frozenset[str]]] = {
     "ENCRYPT_DECRYPT": frozenset(
         {"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from kms_actors.domain.grants import CONTEXT_OPERATIONS
 from kms_actors.domain.policy import (
     Decision,
     Policy,
@@ -22,20 +23,6 @@ from kms_actors.domain.records import KeyRecord, TagRecord
 from kms_actors.errors import AccessDeniedException
 from kms_actors.keys.grants import GrantBook
 from kms_actors.keys.messages import Auth
-
-# Operations KMS does not let grants cover, and which never take a grant's constraints.
-_CONTEXT_OPS = frozenset(
-    {
-        "Encrypt",
-        "Decrypt",
-        "ReEncryptFrom",
-        "ReEncryptTo",
-        "GenerateDataKey",
-        "GenerateDataKeyWithoutPlaintext",
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-    }
-)
 
 
 def request_context(
@@ -53,7 +40,7 @@ def request_context(
     }
     if caller.source_ip:
         keys["aws:SourceIp"] = caller.source_ip
-    if auth.operation in _CONTEXT_OPS:
+    if auth.operation in CONTEXT_OPERATIONS:
         keys.update(encryption_context_keys(auth.encryption_context))
         keys["kms:EncryptionAlgorithm"] = "SYMMETRIC_DEFAULT"
     if auth.request_alias:

@@ -19,9 +19,8 @@ import pathlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from kms_actors.store._db import Connection, Database
-from kms_actors.store._errors import StoreVersionError
-from kms_actors.store._migrations import split_statements
+from kms_actors.store._db import Database
+from kms_actors.store._migrations import apply_migrations
 
 if TYPE_CHECKING:
     from kms_actors.store._audit import AuditFilter
@@ -123,44 +122,13 @@ def latest_version() -> int:
     return migrations[-1][0]
 
 
-def _refuse_newer(found: int, path: pathlib.Path) -> StoreVersionError:
-    return StoreVersionError(
-        f"audit database {path} has schema version {found}, newer than the "
-        f"{latest_version()} this kms_actors knows; refusing to open it (upgrade kms_actors, "
-        "never downgrade the data)"
-    )
-
-
-async def _user_version(conn: Connection) -> int:
-    rows = await conn.execute("PRAGMA user_version")
-    return int(rows[0][0])
-
-
 async def migrate_audit(db: Database, path: pathlib.Path) -> int:
     """Bring the audit database up to the latest schema version and return that version.
 
     Raises:
         StoreVersionError: the database is newer than this code.
     """
-    async with db.reading() as conn:
-        found = await _user_version(conn)
-    if found > latest_version():
-        raise _refuse_newer(found, path)
-    for version, sql in migrations:
-        if version <= found:
-            continue
-        async with db.transaction() as conn:
-            # Re-read under the write lock: another process may have migrated meanwhile.
-            found = await _user_version(conn)
-            if found > latest_version():
-                raise _refuse_newer(found, path)
-            if version > found:
-                for statement in split_statements(sql):
-                    await conn.execute(statement)
-                # `version` is an int from this module, never outside input.
-                await conn.execute(f"PRAGMA user_version = {int(version)}")
-        found = max(found, version)
-    return found
+    return await apply_migrations(db, path, migrations, what="audit database")
 
 
 # --- SQL bound to the latest schema ----------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pathlib
 import sqlite3
+from collections.abc import Sequence
 
 from kms_actors.store._db import Connection, Database
 from kms_actors.store._errors import StoreVersionError
@@ -122,10 +123,10 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-def _refuse_newer(found: int, path: pathlib.Path) -> StoreVersionError:
+def _refuse_newer(found: int, latest: int, path: pathlib.Path, what: str) -> StoreVersionError:
     return StoreVersionError(
-        f"database {path} has schema version {found}, newer than the {latest_version()} this "
-        "kms_actors knows; refusing to open it (upgrade kms_actors, never downgrade the data)"
+        f"{what} {path} has schema version {found}, newer than the {latest} this kms_actors "
+        "knows; refusing to open it (upgrade kms_actors, never downgrade the data)"
     )
 
 
@@ -134,24 +135,33 @@ async def _user_version(conn: Connection) -> int:
     return int(rows[0][0])
 
 
-async def migrate(db: Database, path: pathlib.Path) -> int:
-    """Bring the database up to the latest schema version and return that version.
+async def apply_migrations(
+    db: Database,
+    path: pathlib.Path,
+    steps: Sequence[tuple[int, str]],
+    *,
+    what: str = "database",
+) -> int:
+    """Bring a database up to the last of ``steps`` (numbered SQL) and return its version.
+
+    Each step runs in its own transaction with the version bump (``PRAGMA user_version``).
 
     Raises:
         StoreVersionError: the database is newer than this code.
     """
+    latest = steps[-1][0]
     async with db.reading() as conn:
         found = await _user_version(conn)
-    if found > latest_version():
-        raise _refuse_newer(found, path)
-    for version, sql in migrations:
+    if found > latest:
+        raise _refuse_newer(found, latest, path, what)
+    for version, sql in steps:
         if version <= found:
             continue
         async with db.transaction() as conn:
             # Re-read under the write lock: another process may have migrated meanwhile.
             found = await _user_version(conn)
-            if found > latest_version():
-                raise _refuse_newer(found, path)
+            if found > latest:
+                raise _refuse_newer(found, latest, path, what)
             if version > found:
                 for statement in split_statements(sql):
                     await conn.execute(statement)
@@ -159,3 +169,12 @@ async def migrate(db: Database, path: pathlib.Path) -> int:
                 await conn.execute(f"PRAGMA user_version = {int(version)}")
         found = max(found, version)
     return found
+
+
+async def migrate(db: Database, path: pathlib.Path) -> int:
+    """Bring the key database up to the latest schema version and return that version.
+
+    Raises:
+        StoreVersionError: the database is newer than this code.
+    """
+    return await apply_migrations(db, path, migrations)
