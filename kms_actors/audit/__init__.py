@@ -9,9 +9,13 @@ How it is built:
   (never plaintext, ciphertext or key material).
 - ``_chain``: the hash chain ``hash_n = SHA-256(hash_{n-1} || event_json_n)`` and checkpoints
   signed by the HSM (``kms_actors.hsm.checkpoint_signer``).
-- ``_log``: ``open_audit_log`` / ``AuditLog``, the writer task: group commit (one INSERT, one
-  transaction and one fsync per batch), durable before ``record`` returns by default, failing
-  closed; ``_head`` chains each batch onto the head and decides its checkpoint.
+- ``_log``: ``open_audit_log`` / ``AuditLog``, what the service records through: it sends
+  each event to the audit writer process (``_writer_process``, over ``_pipe``) and, by
+  default, answers only once the writer reports it committed; failing closed; supervising the
+  process (restarted and resent what it had not confirmed if it dies).
+- ``_writer``: ``AuditWriter``, which that process runs (``open_audit_writer`` runs it
+  in-process): group commit (one INSERT, one transaction and one fsync per batch), ``_head``
+  chains each batch onto the head and decides its checkpoint.
 - ``_verify``: ``verify_chain`` (first broken, missing or reordered record) and
   ``export_and_prune`` (JSON Lines export, then a prune that keeps the chain verifiable).
 - ``_query``: ``lookup_events`` (CloudTrail LookupEvents), ``list_events`` (the CLI) and
@@ -39,7 +43,7 @@ from kms_actors.audit._event import (
     format_event_time,
     service_event,
 )
-from kms_actors.audit._log import AuditLog, open_audit_log
+from kms_actors.audit._log import AuditLog, WriterProcessError, open_audit_log
 from kms_actors.audit._query import (
     TRACKED_OPERATIONS,
     KeyLastUsage,
@@ -48,6 +52,7 @@ from kms_actors.audit._query import (
     lookup_events,
 )
 from kms_actors.audit._redact import READ_ONLY_OPERATIONS, redact_request, redact_response
+from kms_actors.audit._sts_event import sts_event
 from kms_actors.audit._verify import (
     ChainBroken,
     VerifyProblem,
@@ -55,6 +60,7 @@ from kms_actors.audit._verify import (
     export_and_prune,
     verify_chain,
 )
+from kms_actors.audit._writer import AuditWriter, open_audit_writer
 from kms_actors.store import AuditRecord, AuditStore, open_audit_store
 
 __all__ = [
@@ -64,6 +70,7 @@ __all__ = [
     "AuditLog",
     "AuditRecord",
     "AuditStore",
+    "AuditWriter",
     "CallCapture",
     "ChainBroken",
     "InvalidEventCategoryException",
@@ -77,6 +84,7 @@ __all__ = [
     "UserIdentity",
     "VerifyProblem",
     "VerifyReport",
+    "WriterProcessError",
     "api_call_event",
     "capture_call",
     "decode_event",
@@ -88,8 +96,10 @@ __all__ = [
     "lookup_events",
     "open_audit_log",
     "open_audit_store",
+    "open_audit_writer",
     "redact_request",
     "redact_response",
     "service_event",
+    "sts_event",
     "verify_chain",
 ]

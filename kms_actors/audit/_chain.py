@@ -52,7 +52,8 @@ def chain_hash(prev_hash: bytes, event_json: bytes) -> bytes:
     return hashlib.sha256(prev_hash + event_json).digest()
 
 
-def _checkpoint_message(seq: int, record_hash: bytes, created: float) -> bytes:
+def checkpoint_message(seq: int, record_hash: bytes, created: float) -> bytes:
+    """Return the bytes a checkpoint's signature covers."""
     return _CHECKPOINT_DOMAIN + seq.to_bytes(8, "big") + record_hash + struct.pack(">d", created)
 
 
@@ -60,13 +61,13 @@ def sign_checkpoint(
     signer: CheckpointSigner, seq: int, record_hash: bytes, created: float
 ) -> Checkpoint:
     """Return a checkpoint vouching that record ``seq`` has ``record_hash``."""
-    signature = signer.sign(_checkpoint_message(seq, record_hash, created))
+    signature = signer.sign(checkpoint_message(seq, record_hash, created))
     return Checkpoint(seq=seq, hash=record_hash, signature=signature, created=created)
 
 
 def checkpoint_valid(signer: CheckpointSigner, checkpoint: Checkpoint) -> bool:
     """Say whether the checkpoint's signature is genuine."""
-    message = _checkpoint_message(checkpoint.seq, checkpoint.hash, checkpoint.created)
+    message = checkpoint_message(checkpoint.seq, checkpoint.hash, checkpoint.created)
     return signer.verify(message, checkpoint.signature)
 
 

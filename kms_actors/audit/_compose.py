@@ -2,7 +2,7 @@
 
 ``Composer.compose(item)`` takes a ``CallCapture`` (or a ready ``AuditEvent``) and returns its
 CloudTrail JSON, the queryable columns and the names it is found under by resource (as the
-JSON array the store keeps): all the chain needs to place it. ``AuditLog.record`` runs it.
+JSON array the store keeps): all the chain needs to place it. ``AuditWriter`` runs it.
 It remembers what repeats from one event to the next (the caller's ``userIdentity`` and its
 columns, the ``resources`` entries of a set of ARNs, the ``eventTime`` of the current second),
 so an event costs one struct, one encoding and a few dictionary lookups. The result is
@@ -29,9 +29,8 @@ from kms_actors.audit._event import (
     UserIdentity,
     call_event,
     format_event_time,
-    new_event_id,
+    identity_of,
     resources_of,
-    user_identity,
 )
 
 # One composed event: its JSON, the audit_records columns from event_time to error_code (the
@@ -67,21 +66,20 @@ class Composer:
         """Return the JSON, columns and resource names of one event."""
         if isinstance(item, AuditEvent):
             return _compose_event(item)
-        caller = item.caller
-        key = (caller.arn, caller.account_id, caller.access_key_id, item.principal_id)
-        who = self._identities.get(key) or self._identity(key, item)
+        key = (item.arn, item.account_id, item.access_key_id, item.principal_id)
+        who = self._identities.get(key) or self._identity(key)
         where = self._resources.get(item.resources) or self._where(item.resources)
         second = math.floor(item.event_time)
         if second != self._second:
             self._second, self._stamp = second, format_event_time(second)
-        event = call_event(item, who[0], where[0], self._stamp, new_event_id())
+        event = call_event(item, who[0], where[0], self._stamp)
         event_json = bytearray()
         _encode_into(event, event_json)
         columns = (
             float(second),
             event_json,
             item.recipient_account_id,
-            caller.region,
+            item.region,
             item.operation,
             event.event_id,
             int(event.read_only),
@@ -93,8 +91,8 @@ class Composer:
         )
         return event_json, columns, where[2]
 
-    def _identity(self, key: _IdentityKey, call: CallCapture) -> _Who:
-        identity = user_identity(call.caller, call.principal_id)
+    def _identity(self, key: _IdentityKey) -> _Who:
+        identity = identity_of(*key)
         who = (identity, *identity_columns(identity))
         if len(self._identities) >= _CACHE_LIMIT:
             self._identities.clear()

@@ -138,18 +138,23 @@ def user_identity(caller: Caller, principal_id: str = "") -> UserIdentity:
     ``principal_id`` is IAM's unique id of the principal (``Identity.user_id`` from the auth
     layer); for the root it defaults to the account id, otherwise it is omitted when unknown.
     """
-    kind = identity_type(caller.arn)
+    return identity_of(caller.arn, caller.account_id, caller.access_key_id, principal_id)
+
+
+def identity_of(arn: str, account_id: str, access_key_id: str, principal_id: str) -> UserIdentity:
+    """Return the ``userIdentity`` of a principal given by its recorded fields."""
+    kind = identity_type(arn)
     if kind == "AWSService":
-        return UserIdentity(type=kind, account_id=caller.account_id, invoked_by=caller.arn)
+        return UserIdentity(type=kind, account_id=account_id, invoked_by=arn)
     if not principal_id and kind == "Root":
-        principal_id = caller.account_id
+        principal_id = account_id
     return UserIdentity(
         type=kind,
         principal_id=principal_id or UNSET,
-        arn=caller.arn or UNSET,
-        account_id=caller.account_id,
-        access_key_id=caller.access_key_id or UNSET,
-        user_name=caller.arn.rsplit("/", 1)[-1] if kind == "IAMUser" else UNSET,
+        arn=arn or UNSET,
+        account_id=account_id,
+        access_key_id=access_key_id or UNSET,
+        user_name=arn.rsplit("/", 1)[-1] if kind == "IAMUser" else UNSET,
     )
 
 
@@ -171,24 +176,34 @@ def resources_of(arns: Sequence[str]) -> tuple[Resource, ...]:
     return tuple(Resource(account_id=_arn_account(a), arn=a) for a in dict.fromkeys(arns))
 
 
-class CallCapture(msgspec.Struct, frozen=True, gc=False):
+class CallCapture(msgspec.Struct, frozen=True, gc=False, array_like=True, tag=1):
     """What an event needs of one request, taken while it is answered: plain, redacted values.
 
     ``capture_call`` builds it (redacting at once, so nothing secret, and nothing the caller
     may change later, is kept); ``call_event`` turns it into the event when it is recorded,
-    with the log's caches (``_compose``). Positional, to keep the request's path short.
+    with the writer's caches (``_compose``). It is what crosses the pipe to the audit writer
+    process (MessagePack, as an array tagged 1: positional and flat, to keep the request's
+    path short), so it holds the caller's recorded fields rather than the ``Caller`` (whose compiled
+    policies are neither needed nor encodable). Its ``event_id`` is fixed here, so an event
+    sent twice (after a writer restart) is recognised and stored once.
     """
 
     operation: str
-    caller: Caller
+    account_id: str
+    region: str
+    arn: str
+    access_key_id: str
+    source_ip: str
+    user_agent: str
+    principal_id: str
     request_parameters: dict[str, Any] | None
     response_elements: dict[str, Any] | None
     resources: tuple[str, ...]
     error_code: str | None
     error_message: str | None
     request_id: str
+    event_id: str
     event_time: float
-    principal_id: str
     recipient_account_id: str
 
 
@@ -215,15 +230,21 @@ def capture_call(
         elements = redact_response(operation, response or {}, key_arns[-1] if key_arns else None)
     return CallCapture(
         operation,
-        caller,
+        caller.account_id,
+        caller.region,
+        caller.arn,
+        caller.access_key_id,
+        caller.source_ip,
+        caller.user_agent,
+        principal_id,
         redact_request(operation, params),
         elements,
         tuple(resources),
         error.code if error is not None else None,
         error.message if error is not None and error.message else None,
         request_id if request_id is not None else new_event_id(),
+        new_event_id(),
         event_time,
-        principal_id,
         recipient_account_id or caller.account_id,
     )
 
@@ -233,28 +254,27 @@ def call_event(
     identity: UserIdentity,
     resources: tuple[Resource, ...],
     event_time: str,
-    event_id: str,
 ) -> AuditEvent:
     """Return the event of a captured request; the caller supplies the derived parts.
 
-    They are ``user_identity(call.caller, call.principal_id)``,
-    ``resources_of(call.resources)``, ``format_event_time(call.event_time)`` and a fresh
-    ``new_event_id()``; the writer keeps the first three cached from one event to the next.
+    They are ``identity_of(call.arn, call.account_id, call.access_key_id,
+    call.principal_id)``, ``resources_of(call.resources)`` and
+    ``format_event_time(call.event_time)``; the writer keeps them cached from one event to
+    the next.
     """
-    caller = call.caller
     return AuditEvent(
         user_identity=identity,
         event_time=event_time,
         event_name=call.operation,
-        aws_region=caller.region,
-        source_ip_address=caller.source_ip,
-        user_agent=caller.user_agent,
+        aws_region=call.region,
+        source_ip_address=call.source_ip,
+        user_agent=call.user_agent,
         error_code=UNSET if call.error_code is None else call.error_code,
         error_message=UNSET if call.error_message is None else call.error_message,
         request_parameters=call.request_parameters,
         response_elements=call.response_elements,
         request_id=call.request_id,
-        event_id=event_id,
+        event_id=call.event_id,
         read_only=call.operation in READ_ONLY_OPERATIONS,
         resources=resources,
         recipient_account_id=call.recipient_account_id,
@@ -308,7 +328,6 @@ def api_call_event(
         user_identity(caller, principal_id),
         resources_of(call.resources),
         format_event_time(event_time),
-        new_event_id(),
     )
 
 

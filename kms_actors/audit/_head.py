@@ -2,21 +2,21 @@
 
 ``ChainHead.rows(batch)`` places a batch of composed events after the head (``seq``,
 ``prev_hash``, ``hash``: the rule in ``_chain``) as the rows ``AuditStore.append_rows`` takes;
-``checkpoint_for`` says whether the batch's transaction must also carry a signed checkpoint;
-``committed`` moves the head once the store has the batch.
+``checkpoint_for`` says whether the batch's transaction must also carry a signed checkpoint
+(and what it must vouch for: the writer has it signed); ``committed`` moves the head once the
+store has the batch.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from kms_actors.audit._chain import sign_checkpoint
 from kms_actors.audit._compose import Composed
 from kms_actors.domain.clock import Clock
-from kms_actors.hsm import CheckpointSigner
 from kms_actors.store import GENESIS_HASH, Checkpoint
 
 Row = tuple[object, ...]  # a record as ``AuditStore.append_rows`` takes it
+Unsigned = tuple[int, bytes, float]  # what a checkpoint vouches for: seq, hash, created
 
 _sha256 = hashlib.sha256
 
@@ -28,8 +28,7 @@ class ChainHead:
     set ``checkpoint_due`` to have the next batch (even an empty one) carry a checkpoint.
     """
 
-    def __init__(self, signer: CheckpointSigner, clock: Clock, checkpoint_every: int) -> None:
-        self._signer = signer
+    def __init__(self, clock: Clock, checkpoint_every: int) -> None:
         self._clock = clock
         self._checkpoint_every = checkpoint_every
         self.head = (0, GENESIS_HASH)
@@ -57,10 +56,9 @@ class ChainHead:
             prev_blob = blob
         return rows, (seq, prev)
 
-    def checkpoint_for(
-        self, head: tuple[int, bytes], count: int, *, last: bool
-    ) -> Checkpoint | None:
-        """Return the checkpoint a batch of ``count`` records ending at ``head`` must carry.
+    def checkpoint_for(self, head: tuple[int, bytes], count: int, *, last: bool) -> Unsigned | None:
+        """Return what the checkpoint of a batch of ``count`` records ending at ``head``
+        vouches for, or None when the batch needs no checkpoint.
 
         One is due every ``checkpoint_every`` records, when ``checkpoint_due`` is set, and
         with the ``last`` batch before the log closes, as long as some record is unsigned.
@@ -70,7 +68,7 @@ class ChainHead:
         if not wanted or unsigned == 0:
             self.checkpoint_due = self.checkpoint_due and unsigned > 0
             return None
-        return sign_checkpoint(self._signer, head[0], head[1], self._clock.now())
+        return head[0], head[1], self._clock.now()
 
     def committed(self, count: int, head: tuple[int, bytes], checkpoint: Checkpoint | None) -> bool:
         """Move past a stored batch; return True if records now wait for a checkpoint."""

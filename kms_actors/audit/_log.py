@@ -1,124 +1,202 @@
-"""The audit writer: one task that appends events to the hash chain with group commit.
+"""The service's audit log: events go to an audit writer process, answers wait for its commits.
 
-``record(item)`` builds an event's JSON and columns (from an ``AuditEvent``, or from a
-request's ``CallCapture``: ``_compose``), queues them and, in durable mode (the default),
-returns only once the transaction holding them has committed. The writer takes everything
-queued while the previous batch was being written, chains it (hashes each event onto the
-previous one) and commits it as the next batch: one INSERT statement, one transaction and one
-fsync per batch, however many requests are waiting. Every ``checkpoint_every`` records, or
-``checkpoint_interval`` seconds after the first record not yet covered, the batch also stores a
-signed checkpoint of the chain head.
+``open_audit_log`` starts the writer process (``_writer_process``, which runs the
+``AuditWriter``: group commit, hash chain, checkpoints) and keeps a read-only view of the
+audit database (``store``) for queries. ``record(item)`` encodes the request's captured
+pieces (a ``CallCapture``, a few hundred bytes of MessagePack) onto the next frame for the
+writer and, in durable mode (the default), returns once the writer reports the transaction
+holding the event committed. Everything else an event costs (its JSON, the hash chain, SQLite
+and the fsync) is paid in the writer process, on the other core, not on the event loop that
+answers requests: measured with ``bench/bench_audit.py``, that is what makes durable audit
+cheap (in-process, building and writing events took more time than answering requests).
 
-What a request pays for, and why (measured with ``bench/bench_audit.py``):
+On the service's side an event costs: one struct, one MessagePack encoding onto a buffer, and
+(durable mode) one wake-up when its frame is confirmed. A sender task writes whatever is in the
+buffer as one frame each time it runs, so events from requests answered in the same loop turn
+travel together; callers of a frame wait on one event for the frame.
 
-- Its JSON is built by the request itself (with the writer's caches) rather than by the
-  writer: the work is the same, but the writer's turn is on every waiting caller's path.
-- Callers of a batch wait on one event for the batch, made only if someone waits.
-- SQLite runs on its own thread, which needs the GIL to start and finish each statement and
-  rarely gets it while the event loop is busy; so a write mostly proceeds while the loop
-  idles, i.e. while everyone waits for it. One statement per batch keeps those hand-overs to
-  two. When the writer starts from idle with many events queued it commits the first half
-  alone, so those callers work while the second half is written (about 6% more throughput
-  under steady load than one big batch).
+Failing closed, as the writer does: while the writer reports that writes fail, or while its
+process is down, every caller still waiting gets ``KMSInternalException`` and ``record``
+refuses at once (keeping the event, up to ``max_backlog``). The writer keeps retrying; the
+first write that succeeds commits the kept events and ``record`` works again.
 
-Relaxed mode (``durable=False``) returns as soon as the event is queued; the writer commits it
-in the background and everything queued is flushed when the log closes.
-
-Failing closed: if a write fails, every caller still waiting gets ``KMSInternalException``,
-and from then on ``record`` raises ``KMSInternalException`` at once (``ensure_healthy`` too),
-in both modes. The events themselves are kept, in order, up to ``max_backlog`` of them, and
-the writer retries every ``retry_interval`` seconds; the first write that succeeds commits
-them and ``record`` works again. So an operation that took effect before its event could be
-written still appears in the log (although its caller got an error). Events beyond the
-backlog, or still unwritten when the log closes, are lost and logged as an error.
+Supervised: if the writer process dies, it is started again (after ``retry_interval``) and
+sent every event it was sent but had not confirmed; those its predecessor had committed are
+recognised by event id and not stored twice. The checkpoint key never leaves this process: the
+writer asks for each signature over the pipe (``_pipe``).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
+import os
 import pathlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Literal
 
 import anyio
+import anyio.abc
+import msgspec
+from anyio.streams.buffered import BufferedByteReceiveStream
 
-from kms_actors.audit._compose import Composed, Composer
 from kms_actors.audit._event import AuditEvent, CallCapture
-from kms_actors.audit._head import ChainHead
+from kms_actors.audit._pipe import (
+    BROKEN,
+    CLOSE,
+    CLOSED,
+    HELLO,
+    MAX_FRAME,
+    PROGRESS,
+    READY,
+    REPLAY,
+    SIGN,
+    SIGNED,
+    Broken,
+    Hello,
+    Progress,
+    ReadyEvent,
+    Signed,
+    SignRequest,
+    encoder,
+    events_buffer,
+    frame,
+    seal_events,
+)
 from kms_actors.domain.clock import Clock, SystemClock
 from kms_actors.errors import KMSInternalException
 from kms_actors.hsm import CheckpointSigner
-from kms_actors.store import (
-    GENESIS_HASH,
-    AuditChainConflict,
-    AuditStore,
-    Checkpoint,
-    open_audit_store,
-)
+from kms_actors.store import AuditStore, StoreError, open_audit_store
 
 log = logging.getLogger("kms_actors.audit")
 
+_KIND_OFFSET = 4  # where a frame's kind byte is
+_START_TIMEOUT = 60.0  # seconds for the writer process to open the audit database
+_CLOSE_TIMEOUT = 60.0  # seconds for it to commit what is queued and exit
+# The writer process imports this package from where this process did.
+_PACKAGE_ROOT = str(pathlib.Path(__file__).resolve().parents[2])
 
-# Starting from idle with at least this many events queued, the first batch takes half.
-_SPLIT_MIN = 8
+
+class WriterProcessError(StoreError):
+    """The audit writer process could not open the audit log."""
+
+
+class _Frame:
+    """A frame of events sent to (or being sent to) the writer, kept until it confirms them."""
+
+    __slots__ = ("data", "end", "event", "start")
+
+    def __init__(self, start: int, end: int, data: bytearray, event: anyio.Event | None) -> None:
+        self.start = start
+        self.end = end
+        self.data = data
+        self.event = event  # set when the frame is done (or the log fails); None if unwatched
+
+
+class _Writer:
+    """One running writer process and its pipes."""
+
+    def __init__(self, process: anyio.abc.Process) -> None:
+        self.process = process
+        assert process.stdin is not None and process.stdout is not None
+        self.stdin = process.stdin
+        self.stdout = BufferedByteReceiveStream(process.stdout)
+
+    async def receive(self) -> tuple[int, bytes] | None:
+        """Return the next frame from the writer (kind, body), or None when it has ended."""
+        try:
+            header = await self.stdout.receive_exactly(4)
+            length = int.from_bytes(header, "little")
+            if length < 1 or length > MAX_FRAME:
+                raise ValueError(f"audit writer sent a frame of impossible length {length}")
+            with anyio.CancelScope(shield=True):  # the header is taken: take its frame too
+                body = await self.stdout.receive_exactly(length)
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
+            return None
+        return body[0], body[1:]
 
 
 class AuditLog:
-    """The audit writer; get one from ``open_audit_log``.
+    """The service's audit log; get one from ``open_audit_log``.
 
-    ``batches``, ``committed``, ``checkpoints`` and ``lost`` count what the writer did.
+    ``store`` reads the audit database (queries, GetKeyLastUsage); ``pid`` is the writer
+    process's. ``committed``, ``batches``, ``checkpoints`` and ``lost`` are the writer's
+    totals, ``restarts`` how often its process was started again.
     """
 
     def __init__(
         self,
         store: AuditStore,
         signer: CheckpointSigner,
+        hello: Hello,
         *,
         durable: bool,
-        clock: Clock,
-        checkpoint_every: int,
-        checkpoint_interval: float,
-        max_batch: int,
         max_backlog: int,
         retry_interval: float,
     ) -> None:
         self.store = store
         self.durable = durable
-        self._clock = clock
-        self._chain = ChainHead(signer, clock, checkpoint_every)
-        self._checkpoint_interval = checkpoint_interval
-        self._max_batch = max_batch
+        self._signer = signer
+        self._hello = hello
         self._max_backlog = max_backlog
         self._retry_interval = retry_interval
-        self._composer = Composer()
-        self._pending: list[Composed] = []
-        # Events are numbered in queue order. Those before ``_written`` are committed, those
-        # before ``_cut`` are committed or in the batch being written; callers waiting for
-        # an event in that batch wait on ``_in_flight``, the others on ``_open``.
+        self._encode_into = encoder.encode_into
+        # Events are numbered in the order they are queued. ``_buffer`` holds the encoded
+        # events from ``_buffer_start`` on, not yet handed to the sender; ``_frames`` those
+        # sent (or being sent) and not yet confirmed, oldest first; events before ``_done``
+        # are confirmed (committed, or in ``_bad``: unbuildable).
+        self._buffer = events_buffer()
+        self._buffer_start = 0
         self._queued = 0
-        self._cut = 0
-        self._written = 0
-        self._fail_mark = 0  # waiters for unwritten events before it are answered: failed
-        # The events are made only when someone waits (relaxed mode never does).
-        self._open: anyio.Event | None = None
-        self._in_flight: anyio.Event | None = None
-        self._progress: anyio.Event | None = None  # set after each write attempt
-        self._wake = anyio.Event()  # the idle writer waits on it
-        self._idle = False
-        self._timer_wake = anyio.Event()  # set when records start waiting for a checkpoint
-        self._failure: Exception | None = None
+        self._done = 0
+        self._bad: set[int] = set()
+        self._frames: collections.deque[_Frame] = collections.deque()
+        self._next: anyio.Event | None = None  # callers whose event is in ``_buffer``
+        self._progress: anyio.Event | None = None  # set on every report and failure
+        self._fail_mark = 0  # waiters for unconfirmed events before it are answered: failed
+        self._failure: str | None = None
+        self._wake = anyio.Event()  # wakes the idle sender
+        self._sender_idle = False
+        self._connected = anyio.Event()  # set while a writer process takes frames
+        self._send_lock = anyio.Lock()
+        self._writer: _Writer | None = None
+        self._base = 0  # the event number of the current writer process's position 0
+        self._totals = Progress(done=0)  # of the writer processes before the current one
+        self._current = Progress(done=0)
         self._closing = False
         self._closed = False
-        self.batches = 0
-        self.committed = 0
-        self.checkpoints = 0
+        self.restarts = 0
         self.lost = 0
+
+    # --- what the service uses ---------------------------------------------------------------
 
     @property
     def healthy(self) -> bool:
         """Whether events are being written (False while writes fail or after close)."""
         return self._failure is None and not self._closed
+
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id (None while it is not running)."""
+        return self._writer.process.pid if self._writer is not None else None
+
+    @property
+    def committed(self) -> int:
+        """How many records the writer processes committed."""
+        return self._totals.committed + self._current.committed
+
+    @property
+    def batches(self) -> int:
+        """How many transactions the writer processes committed records in."""
+        return self._totals.batches + self._current.batches
+
+    @property
+    def checkpoints(self) -> int:
+        """How many signed checkpoints the writer processes stored."""
+        return self._totals.checkpoints + self._current.checkpoints
 
     def ensure_healthy(self) -> None:
         """Raise unless events can be recorded now (check before running a request).
@@ -130,44 +208,42 @@ class AuditLog:
             raise KMSInternalException()
 
     async def record(self, item: CallCapture | AuditEvent) -> None:
-        """Record one event (or captured request); in durable mode, return once committed.
+        """Record one event; in durable mode, return once it is committed.
 
-        Waits (in either mode) while ``max_backlog`` events are already queued. An event that
-        cannot be built at all (a bug) raises its error here and is not queued.
+        Waits (in either mode) while ``max_backlog`` events are unconfirmed. An event that
+        cannot be encoded at all (a bug) raises its error here and is not queued.
 
         Raises:
             KMSInternalException: the audit log cannot be written (fail closed) or is closed.
         """
-        composed = self._composer.compose(item)
-        while len(self._pending) >= self._max_backlog and self.healthy:
-            await self._next_attempt()
-        index = self._enqueue(composed)
+        while self._queued - self._done >= self._max_backlog and self.healthy:
+            await self._wait_progress()
+        index = self._put(item)
         if not self.durable:
             return
-        while True:  # one wake-up per caller normally: its batch's event
-            if index < self._cut:
-                if self._in_flight is None:
-                    self._in_flight = anyio.Event()
-                await self._in_flight.wait()
-            else:
-                if self._open is None:
-                    self._open = anyio.Event()
-                await self._open.wait()
-            if index < self._written:
+        if self._next is None:
+            self._next = anyio.Event()
+        await self._next.wait()  # one wake-up normally: when the event's frame is confirmed
+        while True:
+            if index < self._done:
+                if index in self._bad:
+                    self._bad.discard(index)
+                    raise KMSInternalException()
                 return
             if index < self._fail_mark:
                 raise KMSInternalException()
+            await self._wait_progress()
 
     def record_nowait(self, item: CallCapture | AuditEvent) -> None:
         """Queue one event for the writer without waiting, in either mode.
 
         Raises:
             KMSInternalException: the audit log cannot be written, is closed, or already has
-                ``max_backlog`` events queued.
+                ``max_backlog`` events unconfirmed.
         """
-        if len(self._pending) >= self._max_backlog:
+        if self._queued - self._done >= self._max_backlog:
             raise KMSInternalException()
-        self._enqueue(self._composer.compose(item))
+        self._put(item)
 
     async def flush(self) -> None:
         """Return once every event queued before the call is committed.
@@ -176,164 +252,243 @@ class AuditLog:
             KMSInternalException: the audit log cannot be written or is closed.
         """
         target = self._queued
-        while self._written < target:
+        while self._done < target:
             self.ensure_healthy()
-            await self._next_attempt()
+            await self._wait_progress()
 
-    def _enqueue(self, item: Composed) -> int:
-        if self._closed:
+    # --- queueing ----------------------------------------------------------------------------
+
+    def _put(self, item: CallCapture | AuditEvent) -> int:
+        if self._closed or self._closing:
             raise KMSInternalException()
         if self._failure is not None:
-            # Keep the event for the retry, but fail the request now: nothing waits on disk.
-            self._keep(item)
+            # Keep the event for when writes work again, but fail the request now.
+            if self._queued - self._done < self._max_backlog:
+                self._append(item)
+            else:
+                self.lost += 1
+                log.error("audit backlog full while the log cannot be written; event lost")
             raise KMSInternalException()
-        self._pending.append(item)
+        return self._append(item)
+
+    def _append(self, item: CallCapture | AuditEvent) -> int:
+        buffer = self._buffer
+        size = len(buffer)
+        try:
+            self._encode_into(
+                item if isinstance(item, CallCapture) else ReadyEvent(item), buffer, -1
+            )
+        except Exception:
+            del buffer[size:]
+            raise
         index = self._queued
         self._queued = index + 1
-        if self._idle:
+        if self._sender_idle:
+            self._sender_idle = False
             self._wake.set()
         return index
 
-    def _keep(self, item: Composed) -> None:
-        if len(self._pending) < self._max_backlog:
-            self._pending.append(item)
-            self._queued += 1
-        else:
-            self.lost += 1
-            log.error("audit backlog full while the log cannot be written; event lost")
-
-    # --- the writer task ---------------------------------------------------------------------
-
-    async def _load(self) -> None:
-        head = await self.store.last()
-        signed = await self.store.last_checkpoint() or await self.store.anchor()
-        self._chain.load(head, signed.seq if signed is not None else 0)
-
-    async def _run(self) -> None:
-        while True:
-            cold = False
-            if not self._pending and not self._chain.checkpoint_due:
-                self._idle = True
-                await self._wake.wait()
-                self._wake = anyio.Event()
-                self._idle, cold = False, True
-            # Shielded: a batch in flight is committed and answered even during shutdown.
-            with anyio.CancelScope(shield=True):
-                await self._flush(cold=cold)
-            if self._failure is not None:
-                await self._clock.sleep_until(self._clock.now() + self._retry_interval)
-
-    async def _checkpoint_timer(self) -> None:
-        while True:
-            since = self._chain.unsigned_since
-            if since is not None:
-                await self._clock.sleep_until(since + self._checkpoint_interval)
-                if self._chain.unsigned_since != since:
-                    continue  # a checkpoint was written meanwhile
-                self._chain.checkpoint_due = True
-                self._wake.set()
-            self._timer_wake = anyio.Event()
-            await self._timer_wake.wait()
-
-    async def _flush(self, *, cold: bool) -> None:
-        while self._pending or self._chain.checkpoint_due:
-            size = min(len(self._pending), self._max_batch)
-            if cold and size >= _SPLIT_MIN:
-                size = (size + 1) // 2  # see the module docstring
-            cold = False
-            items = self._pending[:size]
-            del self._pending[:size]
-            self._cut += size
-            # The batch's callers wait on ``_open`` (so may some queued after it, who look
-            # again when it is done); callers from now on wait on a fresh one.
-            self._in_flight, self._open = self._open, None
-            try:
-                written = await self._write(items)
-            except Exception as exc:
-                self._failed(items, exc)
-                return
-            self._committed(len(items), *written)
-
-    async def _write(
-        self, items: list[Composed]
-    ) -> tuple[int, tuple[int, bytes], Checkpoint | None]:
-        chain = self._chain
-        for attempt in range(2):
-            rows, head = chain.rows(items)
-            checkpoint = chain.checkpoint_for(
-                head, len(rows), last=self._closing and not self._pending
-            )
-            try:
-                if rows:
-                    await self.store.append_rows(rows, checkpoint)
-                elif checkpoint is not None:
-                    await self.store.add_checkpoint(checkpoint)
-            except AuditChainConflict:
-                if attempt:
-                    raise
-                # Someone else extended the chain (another process): continue from its head.
-                stored = await self.store.last()
-                chain.head = stored if stored is not None else (0, GENESIS_HASH)
-                continue
-            return len(rows), head, checkpoint
-        raise AssertionError("unreachable")
-
-    def _committed(
-        self, size: int, count: int, head: tuple[int, bytes], checkpoint: Checkpoint | None
-    ) -> None:
-        if self._failure is not None:
-            log.warning("audit log writes again; %d queued events committed", count)
-            self._failure = None
-        if self._chain.committed(count, head, checkpoint):
-            self._timer_wake.set()
-        self.batches += 1 if count else 0
-        self.committed += count
-        self.checkpoints += 1 if checkpoint is not None else 0
-        self._written += size
-        self._wake_waiters(open_too=False)
-
-    async def _next_attempt(self) -> None:
+    async def _wait_progress(self) -> None:
         if self._progress is None:
             self._progress = anyio.Event()
         await self._progress.wait()
 
-    def _wake_waiters(self, *, open_too: bool) -> None:
-        events = (self._in_flight, self._progress, self._open if open_too else None)
-        for event in events:
-            if event is not None:
-                event.set()
-        self._in_flight = self._progress = None
-        if open_too:
-            self._open = None
+    def _woken(self) -> None:
+        if self._progress is not None:
+            self._progress.set()
+            self._progress = None
 
-    def _answer_all_failed(self) -> None:
-        self._fail_mark = self._queued
-        self._wake_waiters(open_too=True)
+    # --- the sender task ---------------------------------------------------------------------
 
-    def _failed(self, items: list[Composed], error: Exception) -> None:
+    async def _send_loop(self) -> None:
+        while True:
+            if self._queued == self._buffer_start:
+                self._sender_idle = True
+                await self._wake.wait()
+                self._wake = anyio.Event()
+            await self._connected.wait()
+            await self._send(self._take_frame())
+
+    def _take_frame(self) -> bytearray:
+        """Move the buffered events into a frame, and return its bytes."""
+        data = seal_events(self._buffer, self._queued - self._buffer_start)
+        self._frames.append(_Frame(self._buffer_start, self._queued, data, self._next))
+        self._next = None
+        self._buffer = events_buffer()
+        self._buffer_start = self._queued
+        return data
+
+    async def _send(self, data: bytes | bytearray) -> None:
+        data = bytes(data)  # the stream takes bytes; frames are kept as bytearrays for replay
+        writer = self._writer
+        if writer is None:
+            return  # the frame is kept, and replayed to the next writer process
+        # Shielded: a frame is written whole or not at all.
+        with anyio.CancelScope(shield=True):
+            async with self._send_lock:
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await writer.stdin.send(data)
+
+    # --- the writer process ------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        """Start a writer process, wait until it is ready, replay what it must take over.
+
+        Raises:
+            WriterProcessError: the process could not open the audit log.
+        """
+        path = os.environ.get("PYTHONPATH")
+        env = dict(os.environ, PYTHONPATH=_PACKAGE_ROOT + (os.pathsep + path if path else ""))
+        process = await anyio.open_process(
+            [sys.executable, "-m", "kms_actors.audit._writer_process"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,
+            env=env,
+        )
+        writer = _Writer(process)
+        try:
+            with anyio.fail_after(_START_TIMEOUT):
+                await writer.stdin.send(frame(HELLO, self._hello))
+                answer = await writer.receive()
+        except BaseException:
+            await _stop(process)
+            raise
+        if answer is None or answer[0] != READY:
+            await _stop(process)
+            if answer is not None and answer[0] == BROKEN:
+                broken = msgspec.msgpack.decode(answer[1], type=Broken)
+                raise WriterProcessError(f"{broken.error}: {broken.message}")
+            raise WriterProcessError("the audit writer process exited before it was ready")
+        self._writer = writer
+        # The new process numbers from the oldest event not confirmed by its predecessor.
+        self._base = self._frames[0].start if self._frames else self._buffer_start
+        for sent in self._frames:
+            sent.data[_KIND_OFFSET] = REPLAY
+            await self._send(sent.data)
+        self._connected.set()
+
+    async def _run(self) -> None:
+        """Read the writer's reports; start it again whenever it dies."""
+        while True:
+            writer = self._writer
+            if writer is not None:
+                await self._serve(writer)
+                if self._closing:
+                    return
+                self._lost_writer(writer)
+                await _stop(writer.process)
+            await anyio.sleep(self._retry_interval)
+            try:
+                await self._start()
+                self.restarts += 1
+                log.warning("audit writer process started again (pid %s)", self.pid)
+            except Exception:
+                log.exception("the audit writer process could not be started again")
+
+    async def _serve(self, writer: _Writer) -> None:
+        while (message := await writer.receive()) is not None:
+            kind, body = message
+            if kind in (PROGRESS, CLOSED):
+                self._report(msgspec.msgpack.decode(body, type=Progress))
+            elif kind == SIGN:
+                request = msgspec.msgpack.decode(body, type=SignRequest)
+                signature = self._signer.sign(request.message)
+                await self._send(frame(SIGNED, Signed(request.number, signature)))
+            else:
+                log.error("audit writer sent an unexpected frame (kind %d)", kind)
+
+    def _report(self, progress: Progress) -> None:
+        self._current = progress
+        base = self._base
+        for position in progress.bad:
+            index = base + position
+            if index >= self._done:
+                self._bad.add(index)
+        done = base + progress.done
+        if done > self._done:
+            self._done = done
+            frames = self._frames
+            while frames and frames[0].end <= done:
+                event = frames.popleft().event
+                if event is not None:
+                    event.set()
+        if progress.failing:
+            self._fail("audit log writes fail")
+        elif self._failure is not None and self._writer is not None:
+            log.warning("audit log writes again")
+            self._failure = None
+        self._woken()
+
+    def _fail(self, reason: str) -> None:
+        """Answer every waiting caller with failure, and refuse new requests until recovery."""
         if self._failure is None:
-            log.error("audit log write failed; requests fail until it recovers", exc_info=error)
-        self._failure = error
-        # Keep the batch for the retry, ahead of what came after it, and answer everyone
-        # waiting (this batch and those queued behind it) now: a later retry commits their
-        # events silently.
-        self._pending[:0] = items
-        self._cut = self._written
-        self._answer_all_failed()
+            log.error("%s; requests fail until it recovers", reason)
+        self._failure = reason
+        self._answer_all()
+
+    def _answer_all(self) -> None:
+        """Wake every waiting caller; those whose event is unconfirmed get a failure."""
+        self._fail_mark = self._queued
+        for sent in self._frames:
+            if sent.event is not None:
+                sent.event.set()
+                sent.event = None
+        if self._next is not None:
+            self._next.set()
+            self._next = None
+        self._woken()
+
+    def _lost_writer(self, writer: _Writer) -> None:
+        self._connected = anyio.Event()
+        self._writer = None
+        self._totals = Progress(
+            done=0,
+            batches=self.batches,
+            committed=self.committed,
+            checkpoints=self.checkpoints,
+            lost=self._totals.lost + self._current.lost,
+        )
+        self._current = Progress(done=0)
+        self._fail(f"audit writer process {writer.process.pid} exited")
+
+    # --- closing -----------------------------------------------------------------------------
 
     async def _close(self) -> None:
-        """Commit what is queued (one attempt), write a final checkpoint, refuse new events."""
+        """Send what is queued, have the writer commit it and sign the head, and stop it."""
         self._closing = True
-        self._chain.checkpoint_due = True  # the final checkpoint covers the head
-        self._failure = None  # one last attempt, even after failures
-        await self._flush(cold=False)
-        unwritten = len(self._pending)
+        if self._writer is None:
+            with contextlib.suppress(Exception):  # one last attempt
+                await self._start()
+        writer = self._writer
+        if writer is not None:
+            if self._queued > self._buffer_start:
+                await self._send(self._take_frame())
+            await self._send(frame(CLOSE))
+            with anyio.move_on_after(_CLOSE_TIMEOUT) as waiting:
+                await self._serve(writer)
+            if waiting.cancelled_caught:
+                log.error("the audit writer process did not finish closing in time")
+            await _stop(writer.process)
+        unwritten = self._queued - self._done
         self._closed = True
         if unwritten:
             self.lost += unwritten
             log.error("audit log closed with %d events it could not write", unwritten)
-            self._pending.clear()
-        self._answer_all_failed()
+        self._answer_all()
+
+
+async def _stop(process: anyio.abc.Process) -> None:
+    """Close the pipes and reap the process (killing it if it does not exit by itself)."""
+    with anyio.CancelScope(shield=True):
+        if process.stdin is not None:
+            with contextlib.suppress(Exception):
+                await process.stdin.aclose()
+        with anyio.move_on_after(_CLOSE_TIMEOUT):
+            await process.wait()
+        if process.returncode is None:
+            process.kill()
+        await process.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -350,55 +505,63 @@ async def open_audit_log(
     max_backlog: int = 100_000,
     retry_interval: float = 1.0,
 ) -> AsyncIterator[AuditLog]:
-    """Open the audit log in ``data_dir/audit.sqlite3`` and run its writer until exit.
+    """Open the audit log in ``data_dir/audit.sqlite3`` with its writer process, until exit.
 
     On exit (also when cancelled) everything queued is committed, a final checkpoint covers
-    the chain head, and the database is closed. Works on asyncio and Trio.
+    the chain head, and the writer process exits. Works on asyncio and Trio.
 
     Args:
         data_dir: the data directory (created 0700 if missing).
         signer: the HSM's checkpoint signer (``kms_actors.hsm.checkpoint_signer(root)``).
         durable: True: ``record`` returns after commit; False: right after queueing.
-        clock: the service clock (event-independent timers: checkpoints, retries).
+        clock: the service clock (for the read view's housekeeping).
         synchronous: SQLite's ``synchronous`` for the audit file (``FULL`` survives power
             loss; ``NORMAL`` only a process crash).
         checkpoint_every: sign a checkpoint at least every this many records...
         checkpoint_interval: ...and at most this many seconds after a record is committed.
         max_batch: the most events one transaction holds.
-        max_backlog: the most events queued before ``record`` waits for room.
-        retry_interval: seconds between write attempts while the log cannot be written.
+        max_backlog: the most events unconfirmed before ``record`` waits for room.
+        retry_interval: seconds between attempts while the log cannot be written, and before
+            starting the writer process again after it died.
+
+    Raises:
+        StoreError: the audit database cannot be opened (``StoreVersionError``: it is newer
+            than this code; ``WriterProcessError``: the writer process failed to start).
     """
     if checkpoint_every < 1 or max_batch < 1 or max_backlog < 1:
         raise ValueError("checkpoint_every, max_batch and max_backlog must be at least 1")
-    clock = clock or SystemClock()
-    error: Exception | None = None
-    async with open_audit_store(data_dir, synchronous=synchronous, clock=clock) as store:
+    hello = Hello(
+        data_dir=str(data_dir),
+        synchronous=synchronous,
+        checkpoint_every=checkpoint_every,
+        checkpoint_interval=checkpoint_interval,
+        max_batch=max_batch,
+        retry_interval=retry_interval,
+        log_level=logging.getLogger("kms_actors").getEffectiveLevel(),
+    )
+    # This process opens (and migrates) the database first, so version and permission
+    # problems surface here as the store's own errors; the writer then finds it ready.
+    async with open_audit_store(
+        data_dir, synchronous=synchronous, clock=clock or SystemClock()
+    ) as store:
         audit = AuditLog(
             store,
             signer,
+            hello,
             durable=durable,
-            clock=clock,
-            checkpoint_every=checkpoint_every,
-            checkpoint_interval=checkpoint_interval,
-            max_batch=max_batch,
             max_backlog=max_backlog,
             retry_interval=retry_interval,
         )
-        await audit._load()
+        await audit._start()
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(audit._run, name="audit-writer")
-                tg.start_soon(audit._checkpoint_timer, name="audit-checkpoints")
+                tg.start_soon(audit._run, name="audit-writer-supervisor")
+                tg.start_soon(audit._send_loop, name="audit-sender")
                 try:
                     yield audit
-                except Exception as exc:
-                    # Re-raised below, outside the task group, so the caller sees its own
-                    # exception rather than an ExceptionGroup around it.
-                    error = exc
                 finally:
+                    # The sender stops between frames; closing sends the rest itself.
                     tg.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await audit._close()
-    if error is not None:
-        raise error

@@ -6,7 +6,7 @@ import base64
 import binascii
 import datetime
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -20,6 +20,7 @@ from kms_actors.audit._errors import (
     InvalidTimeRangeException,
 )
 from kms_actors.audit._event import EVENT_SOURCE, KEY_RESOURCE_TYPE
+from kms_actors.audit._sts_event import ROLE_RESOURCE_TYPE, STS_ACTIONS, STS_EVENT_SOURCE
 from kms_actors.store import AuditFilter, AuditRecord, AuditStore
 
 MAX_RESULTS = 50
@@ -52,6 +53,14 @@ _ATTRIBUTE_FILTERS = {
 }
 _OTHER_ATTRIBUTES = ("ReadOnly", "EventSource", "ResourceType")
 _MAX_ATTRIBUTE_VALUE = 2000
+# Records are told apart by source through their names: no KMS operation or service event
+# shares a name with an STS action.
+_STS_NAMES = frozenset(STS_ACTIONS)
+# A filter the store cannot apply is applied to its pages of this many records.
+_SCAN_PAGE = 200
+
+# What the store cannot select is kept or dropped record by record (None: nothing to check).
+_Keep = Callable[[AuditRecord], bool] | None
 
 
 class KeyLastUsage(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,20 +134,52 @@ def _attribute(attributes: object) -> tuple[str, str] | None:
     return str(key), value
 
 
-def _narrow(where: AuditFilter, attribute: tuple[str, str] | None) -> AuditFilter | None:
-    """Add the lookup attribute to the filter; None means nothing can match."""
+def _narrow(
+    where: AuditFilter, attribute: tuple[str, str] | None
+) -> tuple[AuditFilter, _Keep] | None:
+    """Add the lookup attribute to the filter (and a check); None means nothing can match."""
     if attribute is None:
-        return where
+        return where, None
     key, value = attribute
     if key in _ATTRIBUTE_FILTERS:
-        return msgspec.structs.replace(where, **{_ATTRIBUTE_FILTERS[key]: value})
+        return msgspec.structs.replace(where, **{_ATTRIBUTE_FILTERS[key]: value}), None
     if key == "ReadOnly":
         if value not in ("true", "false"):
             raise InvalidLookupAttributesException("ReadOnly must be true or false.")
-        return msgspec.structs.replace(where, read_only=value == "true")
+        return msgspec.structs.replace(where, read_only=value == "true"), None
     if key == "EventSource":
-        return where if value == EVENT_SOURCE else None
-    return msgspec.structs.replace(where, has_key=True) if value == KEY_RESOURCE_TYPE else None
+        if value == STS_EVENT_SOURCE:
+            return msgspec.structs.replace(where, event_names=STS_ACTIONS), None
+        return (where, _from_kms) if value == EVENT_SOURCE else None
+    if value == KEY_RESOURCE_TYPE:
+        return msgspec.structs.replace(where, has_key=True), None
+    if value == ROLE_RESOURCE_TYPE:  # only AssumeRole names a role
+        return msgspec.structs.replace(where, event_names=("AssumeRole",)), _names_role
+    return None
+
+
+def _from_kms(record: AuditRecord) -> bool:
+    return record.event_name not in _STS_NAMES
+
+
+def _names_role(record: AuditRecord) -> bool:
+    resources = decode_event(record.event_json).resources
+    return any(resource.type == ROLE_RESOURCE_TYPE for resource in resources)
+
+
+async def _select(
+    store: AuditStore, where: AuditFilter, keep: _Keep, *, limit: int, after: int | None
+) -> list[AuditRecord]:
+    """Return up to ``limit`` records newest first past ``after``: ``where``'s, and ``keep``'s."""
+    if keep is None:
+        return await store.query(where, limit=limit, after_seq=after)
+    found: list[AuditRecord] = []
+    while True:
+        page = await store.query(where, limit=_SCAN_PAGE, after_seq=after)
+        found.extend(record for record in page if keep(record))
+        if len(found) >= limit or len(page) < _SCAN_PAGE:
+            return found[:limit]
+        after = page[-1].seq
 
 
 def _fingerprint(where: AuditFilter, attribute: tuple[str, str] | None) -> str:
@@ -197,7 +238,9 @@ async def lookup_events(
     ``StartTime``/``EndTime`` as epoch seconds or datetimes, ``MaxResults`` 1-50 (default 50),
     ``NextToken``, ``EventCategory``). Events come newest first; ``NextToken`` appears when
     more remain and is valid only with the same attributes and times. ``EventTime`` is epoch
-    seconds and ``CloudTrailEvent`` the stored JSON record. Unlike CloudTrail there is no
+    seconds and ``CloudTrailEvent`` the stored JSON record. The events are KMS's and STS's
+    (``EventSource`` ``kms.amazonaws.com`` or ``sts.amazonaws.com`` selects one; ``ResourceType``
+    ``AWS::KMS::Key`` or ``AWS::IAM::Role`` the events naming one). Unlike CloudTrail there is no
     90-day window: every stored event can be found (retention is ``export_and_prune``'s job).
     Pass the caller's ``region`` to answer like CloudTrail's regional endpoint.
 
@@ -223,7 +266,7 @@ async def lookup_events(
     narrowed = _narrow(where, attribute)
     if narrowed is None or category == "insight":  # no Insights events are ever recorded
         return {"Events": []}
-    records = await store.query(narrowed, limit=limit + 1, after_seq=after)
+    records = await _select(store, *narrowed, limit=limit + 1, after=after)
     response: dict[str, Any] = {"Events": [_lookup_event(r) for r in records[:limit]]}
     if len(records) > limit:
         response["NextToken"] = _write_token(records[limit - 1].seq, fingerprint)
@@ -266,9 +309,9 @@ async def list_events(
 async def last_usage(store: AuditStore, key_arn: str) -> KeyLastUsage:
     """Return the newest successful cryptographic operation with the key, for GetKeyLastUsage.
 
-    Counts only events without an error (a DryRun is recorded with
-    DryRunOperationException, so it does not count) and names the key as a resource
-    (ReEncrypt counts for both its keys).
+    Counts only the ``TRACKED_OPERATIONS`` (so never an STS event), only events without an
+    error (a DryRun is recorded with DryRunOperationException, so it does not count), and
+    only events naming the key as a resource (ReEncrypt counts for both its keys).
     """
     where = AuditFilter(resource=key_arn, succeeded=True, event_names=TRACKED_OPERATIONS)
     found = await store.query(where, limit=1)

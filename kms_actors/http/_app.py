@@ -131,46 +131,34 @@ async def handle_post(request: web.Request) -> web.StreamResponse:
 
 async def _handle_sts(request: web.Request, body: bytes, request_id: str) -> web.Response:
     form = sts.form_of(body) if body else None
-    action = None if form is None else form.get("Action")
-    if form is None or action is None:
+    if form is None or form.get("Action") is None:
         # Neither a KMS target nor an STS action: AWS answers with this.
         raise UnknownOperationException()
+    headers = {"Content-Type": sts.XML, "x-amzn-RequestId": request_id}
+    verifier = request.app[VERIFIER]
     try:
-        verifier = request.app[VERIFIER]
         verified = _verify(request, verifier, body)
         if verified.service != "sts":
             raise InvalidSignatureException(
                 f"Credential should be scoped to correct service: 'sts'. "
                 f"Received: '{verified.service}'"
             )
-        if action == "GetCallerIdentity":
-            answer = sts.get_caller_identity(verified.identity, request_id)
-        elif action == "AssumeRole":
-            answer = sts.assume_role(
-                verifier.identities,
-                verified.identity,
-                form,
-                now=request.app[ROUTER].services.clock.now(),
-                source_ip=request.remote or "",
-                request_id=request_id,
-            )
-        else:
-            raise sts.StsError(
-                "InvalidAction",
-                f"Could not find operation {action} for version NO_VERSION_SPECIFIED",
-            )
-        return web.Response(
-            body=answer, headers={"Content-Type": sts.XML, "x-amzn-RequestId": request_id}
-        )
-    except KmsError as error:
+    except KmsError as error:  # not authenticated: answered, not audited (as for KMS)
         failure = sts.sts_error_of(error)
-    except sts.StsError as error:
-        failure = error
-    return web.Response(
-        body=sts.error_body(failure, request_id),
-        status=failure.status,
-        headers={"Content-Type": sts.XML, "x-amzn-RequestId": request_id},
+        return web.Response(
+            body=sts.error_body(failure, request_id), status=failure.status, headers=headers
+        )
+    router = request.app[ROUTER]
+    status, answer = await sts.answer(
+        router.audit,
+        verifier.identities,
+        _caller(request, verified),
+        verified.identity,
+        form,
+        now=router.services.clock.now(),
+        request_id=request_id,
     )
+    return web.Response(body=answer, status=status, headers=headers)
 
 
 async def handle_health(request: web.Request) -> web.Response:

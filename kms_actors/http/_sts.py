@@ -1,4 +1,8 @@
-"""The STS actions tools ask on the same endpoint (query protocol, XML answers)."""
+"""The STS actions tools ask on the same endpoint (query protocol, XML answers).
+
+``answer`` runs one verified request and records it in the audit log as CloudTrail would
+(``eventSource: "sts.amazonaws.com"``), committed before the answer, failing closed.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,16 @@ from collections.abc import Mapping
 from typing import Final, NamedTuple
 from xml.sax.saxutils import escape
 
+from kms_actors.audit import AuditEvent, AuditLog, sts_event
 from kms_actors.auth import AssumeRole, AssumeRoleError, Identity, IdentityStore, RoleStore
+from kms_actors.domain.principal import Caller
 from kms_actors.errors import (
     ExpiredTokenException,
     IncompleteSignatureException,
     InvalidClientTokenId,
     InvalidSignatureException,
     KmsError,
+    KMSInternalException,
     MissingAuthenticationTokenException,
     UnrecognizedClientException,
 )
@@ -54,6 +61,102 @@ def form_of(body: bytes) -> dict[str, str] | None:
     return form
 
 
+async def answer(
+    audit: AuditLog | None,
+    store: IdentityStore,
+    caller: Caller,
+    identity: Identity,
+    form: Mapping[str, str],
+    *,
+    now: float,
+    request_id: str,
+) -> tuple[int, bytes]:
+    """Answer one verified STS request and audit it: return the HTTP status and XML body.
+
+    ``caller`` is the request's principal as the audit log records it, ``identity`` the
+    verified one. Unless ``audit`` is None, a request naming an STS action leaves exactly one
+    event, successful or refused, recorded before the answer is returned (in durable mode);
+    when it cannot be recorded the caller gets InternalFailure, never an unrecorded answer.
+    Nothing unexpected escapes: it becomes InternalFailure (the traceback is logged).
+    """
+    action = form.get("Action", "")
+    body, session, failure = b"", None, None
+    try:
+        body, session = _run(
+            action,
+            audit,
+            store,
+            identity,
+            form,
+            now=now,
+            source_ip=caller.source_ip,
+            request_id=request_id,
+        )
+    except StsError as error:
+        failure = error
+    except KmsError as error:
+        failure = sts_error_of(error)
+    except Exception:
+        log.exception("request %s failed unexpectedly", request_id)
+        failure = sts_error_of(KMSInternalException())
+    if audit is not None:
+        refused = None if failure is None else (failure.code, failure.message)
+        event = sts_event(
+            action,
+            caller,
+            event_time=now,
+            request_id=request_id,
+            form=form,
+            session=session,
+            error=refused,
+        )
+        failure = await _record(audit, event) or failure
+    if failure is not None:
+        return failure.status, error_body(failure, request_id)
+    return 200, body
+
+
+def _run(
+    action: str,
+    audit: AuditLog | None,
+    store: IdentityStore,
+    identity: Identity,
+    form: Mapping[str, str],
+    *,
+    now: float,
+    source_ip: str,
+    request_id: str,
+) -> tuple[bytes, Identity | None]:
+    """Run one STS action: return its XML answer and the session AssumeRole issued.
+
+    Raises:
+        StsError: ``InvalidAction`` (no action this service answers), or AssumeRole's.
+        KMSInternalException: AssumeRole while the audit log cannot be written.
+    """
+    if action == "GetCallerIdentity":
+        return get_caller_identity(identity, request_id), None
+    if action == "AssumeRole":
+        if audit is not None:
+            audit.ensure_healthy()  # fail closed: issue no session that cannot be recorded
+        return assume_role(
+            store, identity, form, now=now, source_ip=source_ip, request_id=request_id
+        )
+    raise StsError(
+        "InvalidAction", f"Could not find operation {action} for version NO_VERSION_SPECIFIED"
+    )
+
+
+async def _record(audit: AuditLog, event: AuditEvent | None) -> StsError | None:
+    """Record an event (None: nothing to record); return the error to answer if it failed."""
+    if event is None:
+        return None
+    try:
+        await audit.record(event)
+    except KmsError as error:  # KMSInternalException: the log cannot be written
+        return sts_error_of(error)
+    return None
+
+
 def get_caller_identity(identity: Identity, request_id: str) -> bytes:
     """Return GetCallerIdentity's XML answer for ``identity``."""
     return (
@@ -76,8 +179,10 @@ def assume_role(
     now: float,
     source_ip: str,
     request_id: str,
-) -> bytes:
+) -> tuple[bytes, Identity]:
     """Answer AssumeRole: issue a session of the role to ``caller``, into ``store``.
+
+    Returns the XML answer and the session.
 
     Raises:
         StsError: ``ValidationError`` (a parameter breaks STS's constraints, or the duration
@@ -107,7 +212,7 @@ def assume_role(
         "</Credentials></AssumeRoleResult>"
         f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata>"
         "</AssumeRoleResponse>"
-    ).encode()
+    ).encode(), session
 
 
 class _Text(NamedTuple):
@@ -241,7 +346,7 @@ def _integer_problem(value: str, integer: _Integer) -> str:
     return ""
 
 
-# STS names the SigV4 failures differently from the JSON services.
+# STS names the SigV4 failures, and an internal failure, differently from the JSON services.
 _STS_CODES: dict[type[KmsError], tuple[str, int]] = {
     UnrecognizedClientException: ("InvalidClientTokenId", 403),
     InvalidClientTokenId: ("InvalidClientTokenId", 403),
@@ -249,6 +354,7 @@ _STS_CODES: dict[type[KmsError], tuple[str, int]] = {
     ExpiredTokenException: ("ExpiredToken", 403),
     IncompleteSignatureException: ("IncompleteSignature", 400),
     MissingAuthenticationTokenException: ("MissingAuthenticationToken", 403),
+    KMSInternalException: ("InternalFailure", 500),
 }
 
 

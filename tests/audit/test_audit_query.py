@@ -23,7 +23,7 @@ from kms_actors.audit import (
     last_usage,
     list_events,
     lookup_events,
-    open_audit_log,
+    open_audit_writer,
 )
 from kms_actors.domain.clock import FakeClock
 from kms_actors.errors import DisabledException, DryRunOperationException
@@ -49,7 +49,7 @@ TOTAL = 120
 async def recorded(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock, events: list[AuditEvent]
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock) as log:
         for item in events:
             await log.record(item)
 

@@ -12,8 +12,8 @@ from kms_actors.audit import (
     AuditStore,
     ChainBroken,
     export_and_prune,
-    open_audit_log,
     open_audit_store,
+    open_audit_writer,
     verify_chain,
 )
 from kms_actors.audit._chain import chain_hash, checkpoint_valid
@@ -33,7 +33,7 @@ async def chain(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> AsyncIterator[AuditStore]:
     """Twelve events, one second apart from START, checkpoints at 5, 10 and 12 (on close)."""
-    async with open_audit_log(data_dir, signer, clock=clock, checkpoint_every=5) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock, checkpoint_every=5) as log:
         for number in range(RECORDS):
             await log.record(event(number))
     async with open_audit_store(data_dir, clock=clock) as store:
@@ -221,7 +221,7 @@ async def test_log_continues_after_everything_is_pruned(
 ) -> None:
     count, _ = await export_and_prune(chain, signer, START + 100, tmp_path / "all.jsonl")
     assert count == RECORDS
-    async with open_audit_log(data_dir, signer, clock=clock) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock) as log:
         await log.record(event(100))
     report = await verify_chain(chain, signer)
     assert report.ok, report.summary()

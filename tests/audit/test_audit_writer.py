@@ -12,12 +12,12 @@ import msgspec
 import pytest
 
 from kms_actors.audit import (
-    AuditLog,
+    AuditWriter,
     api_call_event,
     capture_call,
     encode_event,
-    open_audit_log,
     open_audit_store,
+    open_audit_writer,
     verify_chain,
 )
 from kms_actors.domain.clock import FakeClock
@@ -50,7 +50,7 @@ async def stored_count(data_dir: pathlib.Path) -> int:
 async def test_durable_record_is_committed_when_it_returns(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock) as log:
         await log.record(event(0))
         assert await stored_count(data_dir) == 1
         await log.record(event(1))
@@ -60,7 +60,7 @@ async def test_durable_record_is_committed_when_it_returns(
 async def test_group_commit_batches_concurrent_records(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock) as log:
         async with anyio.create_task_group() as tg:
             for number in range(200):
                 tg.start_soon(log.record, event(number))
@@ -73,7 +73,7 @@ async def test_group_commit_batches_concurrent_records(
 async def test_batches_are_bounded(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock, durable=False, max_batch=7) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock, durable=False, max_batch=7) as log:
         for number in range(20):
             await log.record(event(number))
         await log.flush()
@@ -84,7 +84,7 @@ async def test_batches_are_bounded(
 async def test_relaxed_mode_returns_at_once_and_flushes_on_exit(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock, durable=False) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock, durable=False) as log:
         for number in range(100):
             await log.record(event(number))
         log.record_nowait(event(100))
@@ -95,7 +95,7 @@ async def test_relaxed_mode_returns_at_once_and_flushes_on_exit(
 async def test_flush_waits_for_queued_events(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock, durable=False) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock, durable=False) as log:
         for number in range(10):
             log.record_nowait(event(number))
         await log.flush()
@@ -105,7 +105,7 @@ async def test_flush_waits_for_queued_events(
 async def test_cancelled_caller_loses_only_its_reply(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock) as log:
         with anyio.move_on_after(0):
             await log.record(event(0))
         await log.flush()
@@ -116,7 +116,7 @@ async def test_cancelling_the_owner_still_flushes(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
     with anyio.CancelScope() as scope:
-        async with open_audit_log(data_dir, signer, clock=clock, durable=False) as log:
+        async with open_audit_writer(data_dir, signer, clock=clock, durable=False) as log:
             for number in range(50):
                 log.record_nowait(event(number))
             scope.cancel()
@@ -128,7 +128,7 @@ async def test_reopening_continues_the_chain(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
     for start in (0, 3):
-        async with open_audit_log(data_dir, signer, clock=clock) as log:
+        async with open_audit_writer(data_dir, signer, clock=clock) as log:
             for number in range(start, start + 3):
                 await log.record(event(number))
     async with open_audit_store(data_dir) as store:
@@ -140,7 +140,7 @@ async def test_reopening_continues_the_chain(
 async def test_checkpoint_every_n_records_and_on_close(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock, checkpoint_every=10) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock, checkpoint_every=10) as log:
         for number in range(25):
             await log.record(event(number))
         assert [c.seq for c in await log.store.checkpoints()] == [10, 20]
@@ -151,7 +151,7 @@ async def test_checkpoint_every_n_records_and_on_close(
 async def test_checkpoint_after_an_interval(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock, checkpoint_interval=60) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock, checkpoint_interval=60) as log:
         for number in range(3):
             await log.record(event(number))
         clock.advance(59)
@@ -169,14 +169,14 @@ async def test_checkpoint_after_an_interval(
         assert log.checkpoints == 1
 
 
-async def make_unwritable(log: AuditLog) -> None:
+async def make_unwritable(log: AuditWriter) -> None:
     await log.store.execute_for_tests(FAIL_WRITES)
 
 
 async def test_fails_closed_and_recovers(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock, retry_interval=5) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock, retry_interval=5) as log:
         await log.record(event(0))
         await make_unwritable(log)
         with pytest.raises(KMSInternalException):
@@ -216,7 +216,7 @@ async def test_events_unwritable_at_close_are_reported(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.ERROR, "kms_actors.audit")
-    async with open_audit_log(data_dir, signer, clock=clock, durable=False) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock, durable=False) as log:
         await make_unwritable(log)
         log.record_nowait(event(0))
         log.record_nowait(event(1))
@@ -229,7 +229,7 @@ async def test_events_unwritable_at_close_are_reported(
 async def test_backlog_bound_while_broken(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock, max_backlog=3) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock, max_backlog=3) as log:
         await make_unwritable(log)
         for number in range(5):
             with pytest.raises(KMSInternalException):
@@ -242,7 +242,7 @@ async def test_backlog_bound_while_broken(
 async def test_record_after_close_fails(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock) as log:
         pass
     with pytest.raises(KMSInternalException):
         await log.record(event(0))
@@ -253,7 +253,7 @@ async def test_record_after_close_fails(
 async def test_disk_full_fails_closed(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock, retry_interval=1) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock, retry_interval=1) as log:
         await log.record(event(0))
         pages = (await log.store.execute_for_tests("PRAGMA page_count"))[0][0]
         await log.store.execute_for_tests(f"PRAGMA max_page_count = {pages}")
@@ -286,7 +286,7 @@ async def test_every_waiting_caller_is_answered_when_a_write_fails(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
     # max_batch=1: while the first batch fails, the others wait behind it in the queue.
-    async with open_audit_log(data_dir, signer, clock=clock, max_batch=1) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock, max_batch=1) as log:
         await make_unwritable(log)
         refused = 0
 
@@ -310,7 +310,7 @@ async def test_no_secret_reaches_the_audit_files(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
     plaintext, data_key, blob = b"PLAINTEXT-7c1e9a", b"DATAKEY-52b0f3d4", b"CIPHERTEXT-93aa01"
-    async with open_audit_log(data_dir, signer, clock=clock) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock) as log:
         for operation in ("Encrypt", "Decrypt", "GenerateDataKey", "ReEncrypt", "CreateGrant"):
             await log.record(
                 api_call_event(
@@ -341,7 +341,7 @@ async def test_records_a_captured_request_as_its_event(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
     params = {"KeyId": KEY_ARN, "Plaintext": b"PLAINTEXT", "EncryptionContext": {"a": "b"}}
-    async with open_audit_log(data_dir, signer, clock=clock) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock) as log:
         await log.record(
             capture_call(
                 "Encrypt", caller(), params, event_time=START, request_id="r", resources=[KEY_ARN]
@@ -363,7 +363,7 @@ async def test_records_a_captured_request_as_its_event(
 async def test_a_burst_from_idle_is_split_and_everyone_answered(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
-    async with open_audit_log(data_dir, signer, clock=clock) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock) as log:
         async with anyio.create_task_group() as tg:
             for number in range(64):
                 tg.start_soon(log.record, event(number))
@@ -376,7 +376,7 @@ async def test_an_event_that_cannot_be_built_fails_alone(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
     broken = msgspec.structs.replace(event(0), request_parameters={"x": object()})
-    async with open_audit_log(data_dir, signer, clock=clock) as log:
+    async with open_audit_writer(data_dir, signer, clock=clock) as log:
         with pytest.raises(TypeError):
             await log.record(broken)
         assert log.healthy

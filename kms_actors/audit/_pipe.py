@@ -1,0 +1,165 @@
+"""The pipe between the service's ``AuditLog`` and its audit writer process.
+
+Each direction is a stream of frames: a 4-byte little-endian length (of what follows), a kind
+byte, and a MessagePack body. The service writes to the writer's stdin, the writer answers on
+its stdout; the writer's stderr is the service's, for its log lines.
+
+Service to writer:
+
+- ``HELLO`` (``Hello``) first, once: the writer opens the audit database and answers ``READY``
+  with its chain head, or ``BROKEN`` (``Broken``) if it cannot.
+- ``EVENTS`` and ``REPLAY``: a MessagePack array of events, each a ``CallCapture`` or a
+  ``ReadyEvent`` (both arrays, tagged). The writer numbers the events it is sent from 0, in
+  order; that position is how both sides name an event. ``REPLAY`` frames come first to a
+  restarted writer and carry events the previous one was sent but did not confirm: those
+  already stored (found by event id; they are a prefix, since the chain is written in order)
+  are skipped.
+- ``SIGNED`` (``Signed``): the checkpoint signature the writer asked for.
+- ``CLOSE``: commit everything, write the final checkpoint, answer ``CLOSED``, exit. End of
+  input means the same (the service is gone), without the final checkpoint's signature.
+
+Writer to service:
+
+- ``PROGRESS`` (``Progress``) after each write attempt: how many events are done (committed,
+  or skipped as already stored, or unbuildable: ``bad`` lists the positions of those), and
+  whether writes are failing.
+- ``SIGN`` (``SignRequest``): sign this checkpoint message with the HSM's checkpoint key (which
+  never leaves the service process).
+- ``CLOSED`` (``Progress``): the last word.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+import msgspec
+
+from kms_actors.audit._event import AuditEvent, CallCapture
+
+HELLO: Final = 0x48  # H
+EVENTS: Final = 0x45  # E
+REPLAY: Final = 0x52  # R
+SIGNED: Final = 0x53  # S
+CLOSE: Final = 0x43  # C
+READY: Final = 0x59  # Y
+BROKEN: Final = 0x58  # X
+PROGRESS: Final = 0x50  # P
+SIGN: Final = 0x73  # s
+CLOSED: Final = 0x5A  # Z
+
+_LENGTH = struct.Struct("<I")
+HEADER_BYTES: Final = _LENGTH.size + 1  # length, kind
+# An events frame is built in place: header, a MessagePack array32 header, the events.
+EVENTS_PREFIX: Final = HEADER_BYTES + 5
+MAX_FRAME: Final = 1 << 30
+
+
+class Hello(msgspec.Struct, frozen=True, kw_only=True):
+    """How the writer is to open and run the audit log."""
+
+    data_dir: str
+    synchronous: str
+    checkpoint_every: int
+    checkpoint_interval: float
+    max_batch: int
+    retry_interval: float
+    log_level: int
+
+
+class Ready(msgspec.Struct, frozen=True, kw_only=True):
+    """The writer is ready; its chain ends at record ``seq``."""
+
+    seq: int
+
+
+class Broken(msgspec.Struct, frozen=True, kw_only=True):
+    """The writer could not open the audit log: the error's class name and message."""
+
+    error: str
+    message: str
+
+
+class Progress(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the writer is: events ``0 .. done - 1`` are done, ``bad`` of them unbuildable.
+
+    ``failing`` says the last write failed (the events are kept and retried); the counters
+    are the writer's totals: batches and records committed, checkpoints signed.
+    """
+
+    done: int
+    bad: tuple[int, ...] = ()
+    failing: bool = False
+    batches: int = 0
+    committed: int = 0
+    checkpoints: int = 0
+    lost: int = 0
+
+
+class SignRequest(msgspec.Struct, frozen=True, array_like=True):
+    """Please sign ``message`` (a checkpoint message); answered by ``Signed`` with ``number``."""
+
+    number: int
+    message: bytes
+
+
+class Signed(msgspec.Struct, frozen=True, array_like=True):
+    """The signature for sign request ``number``."""
+
+    number: int
+    signature: bytes
+
+
+class ReadyEvent(msgspec.Struct, frozen=True, array_like=True, tag=2):
+    """A whole event (a service event, say) on its way to the writer."""
+
+    event: AuditEvent
+
+
+Item = CallCapture | ReadyEvent
+
+encoder = msgspec.msgpack.Encoder()
+decode_items = msgspec.msgpack.Decoder(list[Item]).decode
+
+
+def frame(kind: int, body: msgspec.Struct | None = None) -> bytes:
+    """Return one frame holding ``body`` (encoded) or nothing."""
+    payload = encoder.encode(body) if body is not None else b""
+    return _LENGTH.pack(len(payload) + 1) + bytes((kind,)) + payload
+
+
+def events_buffer(kind: int = EVENTS) -> bytearray:
+    """Return an empty events frame; append encoded items, then ``seal_events``."""
+    buffer = bytearray(EVENTS_PREFIX)
+    buffer[_LENGTH.size] = kind
+    buffer[HEADER_BYTES] = 0xDD  # MessagePack array32
+    return buffer
+
+
+def seal_events(buffer: bytearray, count: int) -> bytearray:
+    """Fill in the length and item count of an events frame built by ``events_buffer``."""
+    _LENGTH.pack_into(buffer, 0, len(buffer) - _LENGTH.size)
+    buffer[HEADER_BYTES + 1 : EVENTS_PREFIX] = count.to_bytes(4, "big")
+    return buffer
+
+
+def split_frames(buffer: bytearray) -> list[tuple[int, memoryview]]:
+    """Remove and return the complete frames at the start of ``buffer``: (kind, body).
+
+    Raises:
+        ValueError: a frame announces an impossible length (the stream is corrupt).
+    """
+    frames: list[tuple[int, bytes]] = []
+    offset = 0
+    size = len(buffer)
+    while size - offset >= _LENGTH.size:
+        (length,) = _LENGTH.unpack_from(buffer, offset)
+        if length < 1 or length > MAX_FRAME:
+            raise ValueError(f"audit pipe frame of impossible length {length}")
+        end = offset + _LENGTH.size + length
+        if end > size:
+            break
+        frames.append((buffer[offset + _LENGTH.size], bytes(buffer[offset + HEADER_BYTES : end])))
+        offset = end
+    del buffer[:offset]
+    return [(kind, memoryview(body)) for kind, body in frames]
