@@ -30,6 +30,7 @@ from kms_actors.audit._event import (
     call_event,
     format_event_time,
     identity_of,
+    new_event_id,
     resources_of,
 )
 
@@ -62,8 +63,11 @@ class Composer:
         self._second: int | None = None
         self._stamp = ""
 
-    def compose(self, item: CallCapture | AuditEvent) -> Composed:
-        """Return the JSON, columns and resource names of one event."""
+    def compose(self, item: CallCapture | AuditEvent, event_id: str = "") -> Composed:
+        """Return the JSON, columns and resource names of one event.
+
+        A captured request's event is named ``event_id``, else its own, else a fresh id.
+        """
         if isinstance(item, AuditEvent):
             return _compose_event(item)
         key = (item.arn, item.account_id, item.access_key_id, item.principal_id)
@@ -72,7 +76,8 @@ class Composer:
         second = math.floor(item.event_time)
         if second != self._second:
             self._second, self._stamp = second, format_event_time(second)
-        event = call_event(item, who[0], where[0], self._stamp)
+        event_id = event_id or item.event_id or new_event_id()
+        event = call_event(item, who[0], where[0], self._stamp, event_id)
         event_json = bytearray()
         _encode_into(event, event_json)
         columns = (
@@ -81,7 +86,7 @@ class Composer:
             item.recipient_account_id,
             item.region,
             item.operation,
-            event.event_id,
+            event_id,
             int(event.read_only),
             where[1],
             who[1],

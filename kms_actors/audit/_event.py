@@ -15,9 +15,7 @@ keep the raw pieces) while answering, ``call_event`` when the log records it (``
 from __future__ import annotations
 
 import datetime
-import itertools
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -25,6 +23,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from kms_actors.audit._redact import READ_ONLY_OPERATIONS, redact_request, redact_response
+from kms_actors.domain.identifiers import UuidSequence, new_request_id
 from kms_actors.domain.principal import Caller
 from kms_actors.errors import KmsError
 
@@ -83,24 +82,7 @@ class AuditEvent(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     event_category: str = "Management"
 
 
-class _EventIds:
-    """UUID-shaped event ids: a random per-process prefix and a counter.
-
-    Unique across processes (74 random bits per process) and ~10x cheaper than ``uuid4``;
-    within a process they sort in issue order, so the event id index only ever appends.
-    The version digit is 4 and the variant bits are RFC 4122's, like a ``uuid4``.
-    """
-
-    def __init__(self) -> None:
-        p = uuid.uuid4().hex  # already carries version 4 and the RFC 4122 variant
-        self._prefix = f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-"
-        self._next = itertools.count(1)
-
-    def __call__(self) -> str:
-        return f"{self._prefix}{next(self._next):012x}"
-
-
-new_event_id = _EventIds()
+new_event_id = UuidSequence()
 
 
 def format_event_time(epoch: float) -> str:
@@ -184,8 +166,9 @@ class CallCapture(msgspec.Struct, frozen=True, gc=False, array_like=True, tag=1)
     with the writer's caches (``_compose``). It is what crosses the pipe to the audit writer
     process (MessagePack, as an array tagged 1: positional and flat, to keep the request's
     path short), so it holds the caller's recorded fields rather than the ``Caller`` (whose compiled
-    policies are neither needed nor encodable). Its ``event_id`` is fixed here, so an event
-    sent twice (after a writer restart) is recognised and stored once.
+    policies are neither needed nor encodable). Its ``event_id`` is usually left empty: the
+    writer names the event after its place in the service's sequence (``AuditLog``), so an
+    event sent twice (after a writer restart) has the same id and is stored once.
     """
 
     operation: str
@@ -202,9 +185,9 @@ class CallCapture(msgspec.Struct, frozen=True, gc=False, array_like=True, tag=1)
     error_code: str | None
     error_message: str | None
     request_id: str
-    event_id: str
     event_time: float
     recipient_account_id: str
+    event_id: str = ""
 
 
 def capture_call(
@@ -242,8 +225,7 @@ def capture_call(
         tuple(resources),
         error.code if error is not None else None,
         error.message if error is not None and error.message else None,
-        request_id if request_id is not None else new_event_id(),
-        new_event_id(),
+        request_id if request_id is not None else new_request_id(),
         event_time,
         recipient_account_id or caller.account_id,
     )
@@ -254,13 +236,14 @@ def call_event(
     identity: UserIdentity,
     resources: tuple[Resource, ...],
     event_time: str,
+    event_id: str,
 ) -> AuditEvent:
     """Return the event of a captured request; the caller supplies the derived parts.
 
     They are ``identity_of(call.arn, call.account_id, call.access_key_id,
     call.principal_id)``, ``resources_of(call.resources)`` and
-    ``format_event_time(call.event_time)``; the writer keeps them cached from one event to
-    the next.
+    ``format_event_time(call.event_time)`` (the writer keeps them cached from one event to
+    the next), and the event id (``call.event_id``, else one of the writer's).
     """
     return AuditEvent(
         user_identity=identity,
@@ -274,7 +257,7 @@ def call_event(
         request_parameters=call.request_parameters,
         response_elements=call.response_elements,
         request_id=call.request_id,
-        event_id=call.event_id,
+        event_id=event_id,
         read_only=call.operation in READ_ONLY_OPERATIONS,
         resources=resources,
         recipient_account_id=call.recipient_account_id,
@@ -328,6 +311,7 @@ def api_call_event(
         user_identity(caller, principal_id),
         resources_of(call.resources),
         format_event_time(event_time),
+        call.event_id or new_event_id(),
     )
 
 

@@ -67,6 +67,7 @@ from kms_actors.audit._pipe import (
     seal_events,
 )
 from kms_actors.domain.clock import Clock, SystemClock
+from kms_actors.domain.identifiers import UuidSequence
 from kms_actors.errors import KMSInternalException
 from kms_actors.hsm import CheckpointSigner
 from kms_actors.store import AuditStore, StoreError, open_audit_store
@@ -141,6 +142,7 @@ class AuditLog:
         self.durable = durable
         self._signer = signer
         self._hello = hello
+        self._ids = UuidSequence()  # only its prefix: event ``i`` is its (i + 1)-th id
         self._max_backlog = max_backlog
         self._retry_interval = retry_interval
         self._encode_into = encoder.encode_into
@@ -347,9 +349,14 @@ class AuditLog:
             env=env,
         )
         writer = _Writer(process)
+        # The new process numbers from the oldest event not confirmed by its predecessor.
+        base = self._frames[0].start if self._frames else self._buffer_start
+        hello = msgspec.structs.replace(
+            self._hello, event_id_prefix=self._ids.prefix, first_number=base + 1
+        )
         try:
             with anyio.fail_after(_START_TIMEOUT):
-                await writer.stdin.send(frame(HELLO, self._hello))
+                await writer.stdin.send(frame(HELLO, hello))
                 answer = await writer.receive()
         except BaseException:
             await _stop(process)
@@ -361,8 +368,7 @@ class AuditLog:
                 raise WriterProcessError(f"{broken.error}: {broken.message}")
             raise WriterProcessError("the audit writer process exited before it was ready")
         self._writer = writer
-        # The new process numbers from the oldest event not confirmed by its predecessor.
-        self._base = self._frames[0].start if self._frames else self._buffer_start
+        self._base = base
         for sent in self._frames:
             sent.data[_KIND_OFFSET] = REPLAY
             await self._send(sent.data)
@@ -538,6 +544,8 @@ async def open_audit_log(
         max_batch=max_batch,
         retry_interval=retry_interval,
         log_level=logging.getLogger("kms_actors").getEffectiveLevel(),
+        event_id_prefix="",
+        first_number=1,
     )
     # This process opens (and migrates) the database first, so version and permission
     # problems surface here as the store's own errors; the writer then finds it ready.

@@ -65,6 +65,10 @@ class Hello(msgspec.Struct, frozen=True, kw_only=True):
     max_batch: int
     retry_interval: float
     log_level: int
+    # A captured request's event is named after its number in the service's sequence: the
+    # id ``sequence_id(event_id_prefix, first_number + position)``.
+    event_id_prefix: str
+    first_number: int
 
 
 class Ready(msgspec.Struct, frozen=True, kw_only=True):

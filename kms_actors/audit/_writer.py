@@ -186,12 +186,13 @@ class AuditWriter:
             raise KMSInternalException()
         self._enqueue(self._composer.compose(item))
 
-    def accept(self, item: CallCapture | AuditEvent) -> bool:
+    def accept(self, item: CallCapture | AuditEvent, event_id: str = "") -> bool:
         """Queue one event without waiting and without refusing, even while writes fail.
 
         The writer process takes the service's events this way: the service bounds the
-        backlog and answers its callers from ``written``. Returns False, and queues nothing,
-        if the event cannot be built at all (a bug, logged).
+        backlog and answers its callers from ``written``; it names the events it captured
+        (``event_id``). Returns False, and queues nothing, if the event cannot be built at
+        all (a bug, logged).
 
         Raises:
             KMSInternalException: the log is closed.
@@ -199,7 +200,7 @@ class AuditWriter:
         if self._closed:
             raise KMSInternalException()
         try:
-            composed = self._composer.compose(item)
+            composed = self._composer.compose(item, event_id)
         except Exception:
             log.exception("an audit event could not be built")
             return False

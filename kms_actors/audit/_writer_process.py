@@ -47,6 +47,7 @@ from kms_actors.audit._pipe import (
     split_frames,
 )
 from kms_actors.audit._writer import AuditWriter, open_audit_writer
+from kms_actors.domain.identifiers import sequence_id
 from kms_actors.store import AuditFilter
 
 log = logging.getLogger("kms_actors.audit.writer")
@@ -135,8 +136,10 @@ class _Signer:
 class _Link:
     """What the writer process tracks: positions of the events sent, and the close."""
 
-    def __init__(self, pipe: _Pipe, writer: AuditWriter, signer: _Signer) -> None:
+    def __init__(self, pipe: _Pipe, writer: AuditWriter, signer: _Signer, hello: Hello) -> None:
         self.pipe = pipe
+        self.id_prefix = hello.event_id_prefix
+        self.first_number = hello.first_number
         self.writer = writer
         self.signer = signer
         self.received = 0
@@ -162,16 +165,25 @@ class _Link:
             lost=writer.lost,
         )
 
+    def event_id(self, item: Item, position: int) -> str:
+        if isinstance(item, ReadyEvent):
+            return item.event.event_id
+        return item.event_id or sequence_id(self.id_prefix, self.first_number + position)
+
     def accept(self, item: Item) -> None:
         position = self.received
         self.received += 1
         self.checking = False
-        if not self.writer.accept(item.event if isinstance(item, ReadyEvent) else item):
+        if isinstance(item, ReadyEvent):
+            accepted = self.writer.accept(item.event)
+        else:
+            accepted = self.writer.accept(item, self.event_id(item, position))
+        if not accepted:
             self.bad.append(position)
 
     async def replay(self, item: Item) -> None:
         if self.checking and self.received == self.skipped:
-            event_id = item.event.event_id if isinstance(item, ReadyEvent) else item.event_id
+            event_id = self.event_id(item, self.received)
             stored = await self.writer.store.query(AuditFilter(event_id=event_id), limit=1)
             if stored:
                 self.received += 1
@@ -246,7 +258,7 @@ async def _serve(pipe: _Pipe) -> None:
             log.exception("the audit log could not be opened")
             await pipe.send(frame(BROKEN, Broken(error=type(exc).__name__, message=str(exc))))
             return
-        link = _Link(pipe, writer, signer)
+        link = _Link(pipe, writer, signer, hello)
         await pipe.send(frame(READY, Ready(seq=writer.head_seq)))
         tg.start_soon(link.read, name="audit-pipe-reader")
         async with anyio.create_task_group() as reporting:

@@ -7,14 +7,13 @@ AWS answers it; anything unexpected becomes KMSInternalException (traceback logg
 
 from __future__ import annotations
 
-import itertools
 import logging
-import uuid
 from typing import Any
 
 from aiohttp import web
 
 from kms_actors.auth import SigV4Verifier, Verified
+from kms_actors.domain.identifiers import new_request_id
 from kms_actors.domain.principal import Caller
 from kms_actors.errors import (
     InvalidSignatureException,
@@ -56,24 +55,6 @@ def _verify(request: web.Request, verifier: SigV4Verifier, body: bytes) -> Verif
     return verifier.verify(
         method=request.method, path=path, query=query, headers=request.headers, body=body
     )
-
-
-class _RequestIds:
-    """AWS-style request ids (UUID form): a random per-process prefix and a counter.
-
-    Unique and unpredictable across processes, ~10x cheaper than uuid4 per request.
-    """
-
-    def __init__(self) -> None:
-        self._prefix = uuid.uuid4().hex[:20]
-        self._next = itertools.count(1)
-
-    def __call__(self) -> str:
-        p, n = self._prefix, next(self._next)
-        return f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-{n:012x}"
-
-
-new_request_id = _RequestIds()
 
 
 def _caller(request: web.Request, verified: Verified) -> Caller:

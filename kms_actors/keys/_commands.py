@@ -19,13 +19,12 @@ from kms_actors.domain.principal import Caller
 from kms_actors.domain.records import AliasRecord, KeyRecord, MaterialRecord, TagRecord
 from kms_actors.errors import (
     AlreadyExistsException,
-    KMSInternalException,
     LimitExceededException,
     NotFoundException,
 )
 from kms_actors.keys.loading import build_actor, load_actor
 from kms_actors.keys.messages import Auth, Authorized, CheckState, Purge
-from kms_actors.runtime import ActorStopped, Stop
+from kms_actors.runtime import Stop
 
 if TYPE_CHECKING:
     from kms_actors.keys.registry import KeyRegistry, _Live
@@ -255,20 +254,6 @@ class RegistryActor:
         )
         return await self._insert_alias(caller, ref.name, key.key_id)
 
-    async def _ask_key(self, ref: KeyRef, message: Any) -> Any:
-        """Ask a key actor from inside the registry actor (spawning it here, not by asking us)."""
-        if ref.kind != "key":
-            raise key_not_found(ref)
-        for _attempt in range(8):
-            live = self.r.live.get(ref.name) or await self._spawn(ref.name, ref)
-            if live.account_id != ref.account_id or live.region != ref.region:
-                raise key_not_found(ref)
-            try:
-                return await live.ref.ask(message)
-            except ActorStopped:
-                continue
-        raise KMSInternalException()
-
     # --- aliases ------------------------------------------------------------------------------
 
     async def _insert_alias(self, caller: Caller, name: str, key_id: str) -> AliasRecord:
@@ -288,9 +273,14 @@ class RegistryActor:
     async def _target_key(
         self, caller: Caller, target: KeyRef, operation: str, auth: Auth | None
     ) -> KeyRecord:
+        if target.kind != "key":
+            raise key_not_found(target)
         check: Any = CheckState(operation)
-        key: KeyRecord = await self._ask_key(
-            target, check if auth is None else Authorized(auth, check)
+        key: KeyRecord = await self.r.ask_key(
+            target,
+            target.name,
+            check if auth is None else Authorized(auth, check),
+            spawn=self._spawn,  # here, not by asking the registry actor: that is us
         )
         if key.account_id != caller.account_id:
             raise key_not_found(target)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -50,6 +51,12 @@ def _note_resource(live: _Live, key_id: str) -> None:
         arn = key_arn(live.region, live.account_id, key_id)
         if arn not in touched:
             touched.append(arn)
+
+
+# How many actors of one key a request tries. Each retry means the key's actor stopped between
+# the lookup and the ask (passivated, or purged); a few in a row mean something keeps stopping
+# it, and the request fails rather than spin.
+_ASK_ATTEMPTS = 8
 
 
 # What AWS lets a principal of another account do with a key (when both policies allow it).
@@ -205,17 +212,44 @@ class KeyRegistry:
             message = Authorized(auth, message)
         return await self.ask_key(ref, key_id, message)
 
-    async def ask_key(self, ref: KeyRef, key_id: str, message: Any) -> Any:
-        """Ask the actor of ``key_id`` (spawning it if needed); ``ref`` words NotFound errors.
+    async def ask_key(
+        self,
+        ref: KeyRef,
+        key_id: str,
+        message: Any,
+        *,
+        any_account: bool = False,
+        spawn: Callable[[str, KeyRef], Awaitable[_Live]] | None = None,
+    ) -> Any:
+        """Ask the actor of ``key_id``, spawning it if needed; ``ref`` words NotFound errors.
+
+        The key must live in the ref's Region and, unless ``any_account``, in its account.
+        An actor passivated or purged between the lookup and the ask never handled the
+        message (a stopped actor answers what is still queued with ActorStopped, and has left
+        ``live`` by then), so the message goes to the key's next actor.
+
+        Args:
+            ref: The identifier the request named the key by, with the account and Region the
+                key must be in.
+            key_id: The key ``ref`` resolved to.
+            message: What to ask the actor.
+            any_account: Accept a key of another account (the message is Authorized, so the
+                key's policy decides).
+            spawn: Starts a missing actor; by default the registry actor does. The registry
+                actor passes its own spawn, as it must not ask itself.
 
         Raises:
-            NotFoundException: The key does not exist in the ref's account and region.
+            NotFoundException: The key does not exist in the ref's account and Region.
+            KMSInternalException: The key's actor stopped again on every attempt.
         """
-        for _attempt in range(8):
+        for _attempt in range(_ASK_ATTEMPTS):
             live = self.live.get(key_id)
             if live is None:
-                live = await self.command(cmd.Spawn(key_id, ref))
-            if live.account_id != ref.account_id or live.region != ref.region:
+                if spawn is None:
+                    live = await self.command(cmd.Spawn(key_id, ref))
+                else:
+                    live = await spawn(key_id, ref)
+            if live.region != ref.region or (live.account_id != ref.account_id and not any_account):
                 raise key_not_found(ref)
             live.last_used = time.monotonic()
             _note_resource(live, key_id)
@@ -235,21 +269,7 @@ class KeyRegistry:
             NotFoundException: The key is gone, or lives in another Region.
         """
         ref = KeyRef("key", key_id, caller.account_id, caller.region, key_id)
-        for _attempt in range(8):
-            live = self.live.get(key_id)
-            if live is None:
-                live = await self.command(cmd.Spawn(key_id, ref))
-            if live.region != caller.region:
-                raise key_not_found(ref)
-            if live.account_id != caller.account_id and not isinstance(message, Authorized):
-                raise key_not_found(ref)
-            live.last_used = time.monotonic()
-            _note_resource(live, key_id)
-            try:
-                return await live.ref.ask(message)
-            except ActorStopped:
-                continue
-        raise KMSInternalException()
+        return await self.ask_key(ref, key_id, message, any_account=isinstance(message, Authorized))
 
     def key_of_material(self, material_id: bytes) -> str | None:
         """Return the key id a cached material id belongs to, if known."""

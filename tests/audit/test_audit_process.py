@@ -75,9 +75,12 @@ async def until(condition: Callable[[], bool | Awaitable[bool]], timeout: float 
 
 
 async def stored_ids(data_dir: pathlib.Path) -> list[str]:
-    """Return the stored event ids, in chain order, read through a separate connection."""
+    """Return the stored events' request ids, in chain order, read through a separate
+    connection; and check that no two events share an event id."""
     async with open_audit_store(data_dir) as store:
-        return [r.event_id for r in await store.query(limit=100_000, descending=False)]
+        records = await store.query(limit=100_000, descending=False)
+    assert len({r.event_id for r in records}) == len(records), "an event id is used twice"
+    return [msgspec.json.decode(r.event_json)["requestID"] for r in records]
 
 
 def alive(pid: int) -> bool:
@@ -95,7 +98,7 @@ async def test_a_durable_record_is_committed_by_another_process_when_it_returns(
         assert log.pid is not None and log.pid != os.getpid()
         item = capture(1)
         await log.record(item)
-        assert await stored_ids(data_dir) == [item.event_id]
+        assert await stored_ids(data_dir) == [item.request_id]
         (stored,) = await log.store.query(limit=1)
         assert b"secret" not in stored.event_json
         assert msgspec.json.decode(stored.event_json)["requestParameters"] == {
@@ -115,7 +118,7 @@ async def test_concurrent_records_share_commits_and_chain(
                 tg.start_soon(log.record, item)
         assert log.committed == 300
         assert log.batches < 300
-    assert sorted(await stored_ids(data_dir)) == sorted(i.event_id for i in items)
+    assert sorted(await stored_ids(data_dir)) == sorted(i.request_id for i in items)
     async with open_audit_store(data_dir) as store:
         assert (await verify_chain(store, signer)).ok
 
@@ -163,7 +166,7 @@ async def test_fails_closed_while_writes_fail_and_recovers(
         await until(lambda: log.healthy)
         await log.record(items[3])
     # The refused requests' events were kept and written, once each, in order.
-    assert await stored_ids(data_dir) == [item.event_id for item in items]
+    assert await stored_ids(data_dir) == [item.request_id for item in items]
 
 
 async def test_a_killed_writer_is_restarted_and_nothing_is_lost_or_stored_twice(
@@ -176,9 +179,9 @@ async def test_a_killed_writer_is_restarted_and_nothing_is_lost_or_stored_twice(
         try:
             await log.record(item)
         except KMSInternalException:
-            refused.append(item.event_id)
+            refused.append(item.request_id)
         else:
-            answered.append(item.event_id)
+            answered.append(item.request_id)
 
     async with open_audit_log(data_dir, signer, retry_interval=0.05) as log:
         first = log.pid
@@ -196,7 +199,7 @@ async def test_a_killed_writer_is_restarted_and_nothing_is_lost_or_stored_twice(
     stored = await stored_ids(data_dir)
     assert len(stored) == len(set(stored)), "an event was stored twice"
     # Every answered request is recorded; so is every refused one (kept and resent).
-    assert set(answered) | set(refused) | {later.event_id} == set(stored)
+    assert set(answered) | set(refused) | {later.request_id} == set(stored)
     async with open_audit_store(data_dir) as store:
         assert (await verify_chain(store, signer)).ok
 
@@ -281,6 +284,8 @@ async def start_writer(data_dir: pathlib.Path) -> Writer:
         max_batch=1000,
         retry_interval=1.0,
         log_level=30,
+        event_id_prefix="00000000-0000-4000-8000-",
+        first_number=1,
     )
     await writer.stdin.send(frame(HELLO, hello))
     return writer
@@ -295,7 +300,7 @@ async def test_end_of_input_commits_what_was_sent_and_exits(data_dir: pathlib.Pa
     with anyio.fail_after(20):
         assert await writer.process.wait() == 0
     await writer.process.aclose()
-    assert await stored_ids(data_dir) == [i.event_id for i in items]
+    assert await stored_ids(data_dir) == [i.request_id for i in items]
 
 
 async def test_a_replay_skips_what_the_previous_writer_stored(data_dir: pathlib.Path) -> None:
@@ -319,7 +324,7 @@ async def test_a_replay_skips_what_the_previous_writer_stored(data_dir: pathlib.
     with anyio.fail_after(20):
         await second.process.wait()
     await second.process.aclose()
-    assert await stored_ids(data_dir) == [i.event_id for i in items]
+    assert await stored_ids(data_dir) == [i.request_id for i in items]
 
 
 async def test_a_writer_that_cannot_open_the_log_says_why(tmp_path: pathlib.Path) -> None:
