@@ -193,7 +193,7 @@ class CallCapture(msgspec.Struct, frozen=True, gc=False, array_like=True, tag=1)
 def capture_call(
     operation: str,
     caller: Caller,
-    params: Mapping[str, Any],
+    params: Mapping[str, Any] | msgspec.Struct,
     *,
     event_time: float,
     request_id: str | None,

@@ -30,9 +30,12 @@ Writer to service:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import struct
 from typing import Final
 
+import anyio
 import msgspec
 
 from kms_actors.audit._event import AuditEvent, CallCapture
@@ -53,6 +56,7 @@ HEADER_BYTES: Final = _LENGTH.size + 1  # length, kind
 # An events frame is built in place: header, a MessagePack array32 header, the events.
 EVENTS_PREFIX: Final = HEADER_BYTES + 5
 MAX_FRAME: Final = 1 << 30
+_READ_SIZE = 1 << 20
 
 
 class Hello(msgspec.Struct, frozen=True, kw_only=True):
@@ -167,3 +171,89 @@ def split_frames(buffer: bytearray) -> list[tuple[int, memoryview]]:
         offset = end
     del buffer[:offset]
     return [(kind, memoryview(body)) for kind, body in frames]
+
+
+class FramePipe:
+    """Frames in and frames out, on two non-blocking pipe descriptors (both processes).
+
+    ``send`` writes at once when the pipe takes it, with no await: frames from several tasks
+    never interleave, and a progress report need not wait for the event loop's next turn (the
+    writer's next batch may be about to block it). What the pipe does not take yet is written
+    by ``drain`` as it becomes writable, in order. Descriptors, not anyio streams: per frame
+    this is one system call each way and nothing else, on asyncio and Trio alike.
+    """
+
+    def __init__(self, fd_in: int, fd_out: int) -> None:
+        os.set_blocking(fd_in, False)
+        os.set_blocking(fd_out, False)
+        self._in = fd_in
+        self._out = fd_out
+        self._buffer = bytearray()
+        self._unsent = bytearray()
+        self._writable = anyio.Event()
+        self._drained = anyio.Event()
+        self.broken = False
+
+    async def frames(self) -> list[tuple[int, memoryview]] | None:
+        """Return the next complete frames (waiting for one), or None at end of input."""
+        while True:
+            frames = split_frames(self._buffer)
+            if frames:
+                return frames
+            try:
+                chunk = os.read(self._in, _READ_SIZE)
+            except BlockingIOError:
+                await anyio.wait_readable(self._in)
+                continue
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            self._buffer += chunk
+
+    def send(self, data: bytes | bytearray) -> None:
+        """Write one frame now, or queue the part the pipe does not take (``drain``)."""
+        if self.broken:
+            return
+        if self._unsent:
+            self._unsent += data
+            return
+        try:
+            written = os.write(self._out, data)
+        except BlockingIOError:
+            written = 0
+        except OSError:  # BrokenPipeError: the other side is gone
+            self.broken = True
+            return
+        if written < len(data):
+            self._unsent += data[written:]
+            self._writable.set()
+
+    async def drain(self) -> None:
+        """Write queued output whenever the pipe can take it (runs for the process's life)."""
+        while True:
+            await self._writable.wait()
+            self._writable = anyio.Event()
+            while self._unsent and not self.broken:
+                await anyio.wait_writable(self._out)
+                try:
+                    written = os.write(self._out, self._unsent)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    self.broken = True
+                    break
+                del self._unsent[:written]
+            self._drained.set()
+
+    async def flushed(self) -> None:
+        """Return once everything sent so far is written (or the pipe is broken)."""
+        while self._unsent and not self.broken:
+            self._drained = anyio.Event()
+            await self._drained.wait()
+
+    def close(self) -> None:
+        """Close both descriptors."""
+        for fd in (self._in, self._out):
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -16,8 +16,11 @@ allowed name (say, as ``KeyId``) is dropped too.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import msgspec
 
 # CloudTrail marks these readOnly: true (its examples show Encrypt, Decrypt, ReEncrypt,
 # GenerateDataKey*, GenerateRandom and every Describe/Get/List as read-only).
@@ -289,20 +292,51 @@ _PLANS = {operation: _plan(names) for operation, names in _REQUEST.items()}
 _UNKNOWN_PLAN = _plan(_KEY)
 
 
-def redact_request(operation: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+def redact_request(
+    operation: str, params: Mapping[str, Any] | msgspec.Struct
+) -> dict[str, Any] | None:
     """Return CloudTrail's ``requestParameters`` for a request: the allowlisted members only.
 
+    ``params`` are the request's members by wire name, or the decoded request itself (a
+    struct whose fields encode under the wire names): then only the allowlisted members are
+    read, so nothing else of it (a plaintext, say) is ever converted or copied.
     Member names become CloudTrail's camelCase (``EncryptionContext`` -> ``encryptionContext``,
     tags as ``{"tagKey", "tagValue"}``). Unknown operations keep only ``keyId``. Returns None
     (CloudTrail's ``null``) when nothing is kept.
     """
+    plan = _PLANS.get(operation, _UNKNOWN_PLAN)
+    if isinstance(params, msgspec.Struct):
+        params = _members(params, plan)
     kept: dict[str, Any] = {}
-    for name, cloudtrail_name, clean in _PLANS.get(operation, _UNKNOWN_PLAN):
+    for name, cloudtrail_name, clean in plan:
         if name in params:
             value = clean(params[name])
             if value is not _DROP:
                 kept[cloudtrail_name] = value
     return kept or None
+
+
+@functools.cache
+def _attributes(struct: type[msgspec.Struct]) -> dict[str, str]:
+    """Return a struct type's attribute names by the names its fields encode under."""
+    return {field.encode_name: field.name for field in msgspec.structs.fields(struct)}
+
+
+def _members(request: msgspec.Struct, plan: _Plan) -> dict[str, Any]:
+    """Return the members of a decoded request that ``plan`` names, as builtins."""
+    attributes = _attributes(type(request))
+    members: dict[str, Any] = {}
+    for name, _, _ in plan:
+        attribute = attributes.get(name)
+        if attribute is None:
+            continue
+        value = getattr(request, attribute)
+        if value is msgspec.UNSET:
+            continue
+        if isinstance(value, msgspec.Struct | list):
+            value = msgspec.to_builtins(value)  # tags, grant constraints: small, and rare
+        members[name] = value
+    return members
 
 
 def redact_response(

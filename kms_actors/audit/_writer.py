@@ -117,6 +117,9 @@ class AuditWriter:
         self._failure: Exception | None = None
         self._closing = False
         self._closed = False
+        # Called after every write attempt (and at close), before anyone waiting is woken: the
+        # writer process reports its progress from it, at once.
+        self.on_progress: Callable[[], None] | None = None
         self.batches = 0
         self.committed = 0
         self.checkpoints = 0
@@ -351,6 +354,8 @@ class AuditWriter:
         await self._progress.wait()
 
     def _wake_waiters(self, *, open_too: bool) -> None:
+        if self.on_progress is not None:
+            self.on_progress()
         events = (self._in_flight, self._progress, self._open if open_too else None)
         for event in events:
             if event is not None:
@@ -402,6 +407,7 @@ async def open_audit_writer(
     max_batch: int = 1000,
     max_backlog: int = 100_000,
     retry_interval: float = 1.0,
+    inline: bool = False,
 ) -> AsyncIterator[AuditWriter]:
     """Open the audit log in ``data_dir/audit.sqlite3`` and run its writer until exit.
 
@@ -421,12 +427,16 @@ async def open_audit_writer(
         max_batch: the most events one transaction holds.
         max_backlog: the most events queued before ``record`` waits for room.
         retry_interval: seconds between write attempts while the log cannot be written.
+        inline: run SQLite on the event loop's thread (for the writer process, which has
+            nothing else to do meanwhile; see ``kms_actors.store``).
     """
     if checkpoint_every < 1 or max_batch < 1 or max_backlog < 1:
         raise ValueError("checkpoint_every, max_batch and max_backlog must be at least 1")
     clock = clock or SystemClock()
     error: Exception | None = None
-    async with open_audit_store(data_dir, synchronous=synchronous, clock=clock) as store:
+    async with open_audit_store(
+        data_dir, synchronous=synchronous, clock=clock, inline=inline
+    ) as store:
         audit = AuditWriter(
             store,
             _async_sign(signer) if isinstance(signer, CheckpointSigner) else signer,

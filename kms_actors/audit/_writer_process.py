@@ -35,6 +35,7 @@ from kms_actors.audit._pipe import (
     SIGN,
     SIGNED,
     Broken,
+    FramePipe,
     Hello,
     Item,
     Progress,
@@ -44,7 +45,6 @@ from kms_actors.audit._pipe import (
     SignRequest,
     decode_items,
     frame,
-    split_frames,
 )
 from kms_actors.audit._writer import AuditWriter, open_audit_writer
 from kms_actors.domain.identifiers import sequence_id
@@ -52,54 +52,11 @@ from kms_actors.store import AuditFilter
 
 log = logging.getLogger("kms_actors.audit.writer")
 
-_READ_SIZE = 1 << 20
-
-
-class _Pipe:
-    """Frames in from the service, frames out to it, on two non-blocking descriptors."""
-
-    def __init__(self, fd_in: int, fd_out: int) -> None:
-        self._in = fd_in
-        self._out = fd_out
-        self._buffer = bytearray()
-        self._lock = anyio.Lock()
-
-    async def frames(self) -> list[tuple[int, memoryview]] | None:
-        """Return the next complete frames (waiting for one), or None at end of input."""
-        while True:
-            frames = split_frames(self._buffer)
-            if frames:
-                return frames
-            try:
-                chunk = os.read(self._in, _READ_SIZE)
-            except BlockingIOError:
-                await anyio.wait_readable(self._in)
-                continue
-            if not chunk:
-                return None
-            self._buffer += chunk
-
-    async def send(self, data: bytes) -> None:
-        """Write one frame whole (frames from concurrent senders never interleave).
-
-        Raises:
-            OSError: the service is gone (BrokenPipeError).
-        """
-        async with self._lock:
-            view = memoryview(data)
-            while view:
-                try:
-                    written = os.write(self._out, view)
-                except BlockingIOError:
-                    await anyio.wait_writable(self._out)
-                    continue
-                view = view[written:]
-
 
 class _Signer:
     """Checkpoint signatures, asked of the service (which holds the HSM's key)."""
 
-    def __init__(self, pipe: _Pipe) -> None:
+    def __init__(self, pipe: FramePipe) -> None:
         self._pipe = pipe
         self._next = 0
         self._waiting: dict[int, tuple[anyio.Event, list[bytes | None]]] = {}
@@ -113,10 +70,10 @@ class _Signer:
         slot: tuple[anyio.Event, list[bytes | None]] = (anyio.Event(), [None])
         self._waiting[number] = slot
         try:
-            await self._pipe.send(frame(SIGN, SignRequest(number, message)))
+            self._pipe.send(frame(SIGN, SignRequest(number, message)))
+            if self._pipe.broken:
+                self.service_gone()
             await slot[0].wait()
-        except OSError:
-            self.service_gone()
         finally:
             del self._waiting[number]
         return slot[1][0]
@@ -136,7 +93,7 @@ class _Signer:
 class _Link:
     """What the writer process tracks: positions of the events sent, and the close."""
 
-    def __init__(self, pipe: _Pipe, writer: AuditWriter, signer: _Signer, hello: Hello) -> None:
+    def __init__(self, pipe: FramePipe, writer: AuditWriter, signer: _Signer, hello: Hello) -> None:
         self.pipe = pipe
         self.id_prefix = hello.event_id_prefix
         self.first_number = hello.first_number
@@ -147,6 +104,7 @@ class _Link:
         self.bad: list[int] = []  # positions of events that could not be built
         self.checking = True  # replayed events are still being looked up
         self.closing = anyio.Event()
+        self.told: Progress | None = None
 
     def progress(self) -> Progress:
         writer = self.writer
@@ -180,6 +138,7 @@ class _Link:
             accepted = self.writer.accept(item, self.event_id(item, position))
         if not accepted:
             self.bad.append(position)
+            self.report()
 
     async def replay(self, item: Item) -> None:
         if self.checking and self.received == self.skipped:
@@ -213,19 +172,15 @@ class _Link:
                 else:
                     raise ValueError(f"unexpected audit pipe frame kind {kind}")
 
-    async def report(self) -> None:
-        """Tell the service how far the writer got, after each write attempt."""
-        told: Progress | None = None
-        while True:
-            progress = self.progress()
-            if progress != told:
-                await self.pipe.send(frame(PROGRESS, progress))
-                told = progress
-                continue
-            await self.writer.next_attempt()
+    def report(self) -> None:
+        """Tell the service how far the writer got (after each write attempt), if it moved."""
+        progress = self.progress()
+        if progress != self.told:
+            self.pipe.send(frame(PROGRESS, progress))
+            self.told = progress
 
 
-async def _serve(pipe: _Pipe) -> None:
+async def _serve(pipe: FramePipe) -> None:
     first = await pipe.frames()
     if not first or first[0][0] != HELLO:
         raise ValueError("the audit writer expects HELLO first")
@@ -241,6 +196,20 @@ async def _serve(pipe: _Pipe) -> None:
         # which takes the service's answer. Exits run in reverse: writer, cancel, readers.
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
+        tg.start_soon(pipe.drain, name="audit-pipe-drain")
+        link: _Link | None = None
+
+        async def closed() -> None:
+            if link is None:
+                return
+            link.writer.on_progress = None
+            pipe.send(frame(CLOSED, link.progress()))
+            with anyio.move_on_after(30):
+                await pipe.flushed()
+            if pipe.broken:
+                log.warning("the service was gone before the audit log closed")
+
+        stack.push_async_callback(closed)
         try:
             writer = await stack.enter_async_context(
                 open_audit_writer(
@@ -252,23 +221,22 @@ async def _serve(pipe: _Pipe) -> None:
                     checkpoint_interval=hello.checkpoint_interval,
                     max_batch=hello.max_batch,
                     retry_interval=hello.retry_interval,
+                    inline=True,
                 )
             )
         except Exception as exc:
             log.exception("the audit log could not be opened")
-            await pipe.send(frame(BROKEN, Broken(error=type(exc).__name__, message=str(exc))))
+            pipe.send(frame(BROKEN, Broken(error=type(exc).__name__, message=str(exc))))
+            with anyio.move_on_after(30):
+                await pipe.flushed()
             return
         link = _Link(pipe, writer, signer, hello)
-        await pipe.send(frame(READY, Ready(seq=writer.head_seq)))
+        pipe.send(frame(READY, Ready(seq=writer.head_seq)))
+        writer.on_progress = link.report
         tg.start_soon(link.read, name="audit-pipe-reader")
-        async with anyio.create_task_group() as reporting:
-            reporting.start_soon(link.report, name="audit-pipe-reporter")
-            await link.closing.wait()
-            reporting.cancel_scope.cancel()
-    try:
-        await pipe.send(frame(CLOSED, link.progress()))
-    except OSError:
-        log.warning("the service was gone before the audit log closed")
+        await link.closing.wait()
+        # Leaving this block closes the writer: it commits what is queued and has the final
+        # checkpoint signed (the reader and the drain stay up for that), then says CLOSED.
 
 
 def main() -> None:
@@ -284,7 +252,7 @@ def main() -> None:
     os.set_blocking(fd_out, False)
     options = {"use_uvloop": True} if sys.platform == "linux" else {}
     with contextlib.suppress(BrokenPipeError):  # the service is gone; what could be, is written
-        anyio.run(_serve, _Pipe(fd_in, fd_out), backend_options=options)
+        anyio.run(_serve, FramePipe(fd_in, fd_out), backend_options=options)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kms_actors.client._methods import KmsMethods
+from kms_actors.domain.identifiers import new_request_id
 from kms_actors.domain.policy import compile_policy
 from kms_actors.domain.principal import Caller
 from kms_actors.errors import KmsError
@@ -55,7 +55,7 @@ class KmsClient(KmsMethods):
         )
 
     async def _call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         try:
             response = await self._router.call_params(
                 operation, params, self.caller, blobs_are_base64=False, request_id=request_id

@@ -10,13 +10,13 @@ exactly one audit event, committed before the answer by default (fail closed).
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
 
 from kms_actors.audit import READ_ONLY_OPERATIONS, AuditLog, capture_call
+from kms_actors.domain.identifiers import new_request_id
 from kms_actors.domain.principal import Caller
 from kms_actors.errors import (
     KmsError,
@@ -121,7 +121,7 @@ class Router:
         caller: Caller,
         request_id: str | None,
         decode: Callable[[], Any],
-        params_of: Callable[[Any], Mapping[str, Any]],
+        params_of: Callable[[Any], Mapping[str, Any] | msgspec.Struct],
     ) -> Any:
         audit = self.audit
         if audit is None or operation not in OPERATIONS:
@@ -151,7 +151,7 @@ class Router:
                 caller,
                 params_of(request),
                 event_time=self.services.clock.now(),
-                request_id=request_id or str(uuid.uuid4()),
+                request_id=request_id or new_request_id(),
                 resources=touched,
                 response=(
                     msgspec.to_builtins(response)
@@ -164,13 +164,13 @@ class Router:
             await audit.record(call)
 
 
-def _json_params(body: bytes) -> Callable[[Any], Mapping[str, Any]]:
-    """Return the audit view of a JSON request: from the decoded request, else the raw JSON."""
+def _json_params(body: bytes) -> Callable[[Any], Mapping[str, Any] | msgspec.Struct]:
+    """Return the audit view of a JSON request: the decoded request, else the raw JSON."""
 
-    def params_of(request: Any) -> Mapping[str, Any]:
+    def params_of(request: Any) -> Mapping[str, Any] | msgspec.Struct:
         if request is not None:
-            result: Mapping[str, Any] = msgspec.to_builtins(request)
-            return result
+            decoded: msgspec.Struct = request
+            return decoded
         try:
             document = _JSON.decode(body) if body else {}
         except msgspec.DecodeError:

@@ -390,12 +390,15 @@ async def open_audit_store(
     *,
     synchronous: Literal["FULL", "NORMAL"] = "FULL",
     clock: Clock | None = None,
+    inline: bool = False,
 ) -> AsyncIterator[AuditStore]:
     """Open (creating and migrating if needed) the audit store in ``data_dir/audit.sqlite3``.
 
     ``synchronous="FULL"`` (the default) syncs the WAL at every commit, so a committed event
     survives power loss; ``"NORMAL"`` survives a crash of the process but may lose the last
-    commits on power loss. Works on asyncio and Trio, like ``open_store``.
+    commits on power loss. Works on asyncio and Trio, like ``open_store``. ``inline=True``
+    runs SQLite on the event loop's thread, blocking it (``store._db``: the audit writer
+    process does this).
 
     Raises:
         StoreVersionError: the database was written by a newer schema; it is left untouched.
@@ -405,7 +408,7 @@ async def open_audit_store(
         raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
     path = await anyio.to_thread.run_sync(_prepare, data_dir)
     now = (clock or SystemClock()).now()
-    async with connect(path) as conn:
+    async with connect(path, inline=inline) as conn:
         db = Database(conn)
         version = await migrate_audit(db, path)
         async with db.transaction() as writer:

@@ -1,12 +1,15 @@
 """The database adapter: one SQLite connection behind a tiny async interface.
 
-Two backends offer the same three calls (``execute``, ``executemany``, ``close``):
+Three backends offer the same three calls (``execute``, ``executemany``, ``close``):
 
 * on asyncio, an ``aiosqlite`` connection, which runs sqlite3 on its own thread;
 * anywhere else (Trio, where aiosqlite's asyncio futures cannot be awaited), a plain
   ``sqlite3`` connection driven through ``anyio.to_thread.run_sync`` with a capacity limiter of
   one, so exactly one call touches the connection at a time (hence ``check_same_thread=False``:
-  the calls may land on different worker threads, but never concurrently).
+  the calls may land on different worker threads, but never concurrently);
+* ``inline=True``: a plain ``sqlite3`` connection called on the event loop's own thread,
+  blocking it. Only for a process that has nothing else to do meanwhile (the audit writer
+  process): it saves the thread hand-overs, which cost more than a small write.
 
 ``Database`` adds what the repositories rely on: one statement group at a time on the shared
 connection, and write transactions that are committed (or rolled back) before they return.
@@ -99,19 +102,37 @@ class _ThreadConnection:
         await self._run(self._conn.close)
 
 
+class _InlineConnection:
+    """The inline backend: sqlite3 calls on the calling thread (see the module docstring)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+    async def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        self._conn.executemany(sql, rows)
+
+    async def close(self) -> None:
+        self._conn.close()
+
+
 def _connect_sqlite3(path: pathlib.Path) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
 
 
 @contextlib.asynccontextmanager
-async def connect(path: pathlib.Path) -> AsyncIterator[Connection]:
-    """Open the database file with the backend that fits the running event loop.
+async def connect(path: pathlib.Path, *, inline: bool = False) -> AsyncIterator[Connection]:
+    """Open the database file with the backend that fits the running event loop (or inline).
 
     The connection is in autocommit mode (``isolation_level=None``): the store issues
     ``BEGIN IMMEDIATE``/``COMMIT`` itself, so sqlite3 never opens a transaction behind its back.
     """
     conn: Connection
-    if sniffio.current_async_library() == "asyncio":
+    if inline:
+        conn = _InlineConnection(_connect_sqlite3(path))
+    elif sniffio.current_async_library() == "asyncio":
         conn = _AiosqliteConnection(await aiosqlite.connect(path, isolation_level=None))
     else:
         conn = _ThreadConnection(await anyio.to_thread.run_sync(_connect_sqlite3, path))
