@@ -217,6 +217,7 @@ class FramePipe:
             return
         if self._unsent:
             self._unsent += data
+            self._writable.set()
             return
         try:
             written = os.write(self._out, data)
@@ -230,10 +231,16 @@ class FramePipe:
             self._writable.set()
 
     async def drain(self) -> None:
-        """Write queued output whenever the pipe can take it (runs for the process's life)."""
+        """Write queued output whenever the pipe can take it, until cancelled.
+
+        It may be cancelled and started again (the service runs one per writer process and
+        one while closing): it looks at what is queued before it waits, so output queued while
+        no drain ran is written too.
+        """
         while True:
-            await self._writable.wait()
-            self._writable = anyio.Event()
+            while not self._unsent or self.broken:
+                await self._writable.wait()
+                self._writable = anyio.Event()
             while self._unsent and not self.broken:
                 await anyio.wait_writable(self._out)
                 try:
