@@ -397,6 +397,9 @@ class AuditLog:
                 await self._start()
                 self.restarts += 1
                 log.warning("audit writer process started again (pid %s)", self.pid)
+                # Requests may run again: the new writer reports a failing write itself.
+                self._failure = None
+                self._woken()
             except Exception:
                 log.exception("the audit writer process could not be started again")
 

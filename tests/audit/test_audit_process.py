@@ -204,6 +204,21 @@ async def test_a_killed_writer_is_restarted_and_nothing_is_lost_or_stored_twice(
         assert (await verify_chain(store, signer)).ok
 
 
+async def test_an_idle_writer_that_dies_is_replaced_and_requests_run_again(
+    data_dir: pathlib.Path, signer: CheckpointSigner
+) -> None:
+    items = [capture(n) for n in range(2)]
+    async with open_audit_log(data_dir, signer, retry_interval=0.05) as log:
+        await log.record(items[0])
+        first = log.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)  # nothing in flight: nothing to resend
+        await until(lambda: log.pid not in (None, first))
+        await until(lambda: log.healthy)
+        await log.record(items[1])
+    assert await stored_ids(data_dir) == [item.request_id for item in items]
+
+
 async def test_the_backlog_is_bounded_while_the_writer_is_stalled(
     data_dir: pathlib.Path, signer: CheckpointSigner
 ) -> None:
