@@ -76,6 +76,7 @@ _KIND_OFFSET = 4  # where a frame's kind byte is
 _FRAMES_IN_FLIGHT = 4  # frames sent and not yet confirmed, at most (see ``_send_loop``)
 _START_TIMEOUT = 60.0  # seconds for the writer process to open the audit database
 _CLOSE_TIMEOUT = 60.0  # seconds for it to commit what is queued and exit
+_KEPT_VARIABLES = frozenset({"PATH", "HOME", "TMPDIR", "TZ", "LANG", "SYSTEMROOT"})
 # The writer process imports this package from where this process did.
 _PACKAGE_ROOT = str(pathlib.Path(__file__).resolve().parents[2])
 
@@ -332,8 +333,7 @@ class AuditLog:
         Raises:
             WriterProcessError: the process could not open the audit log.
         """
-        path = os.environ.get("PYTHONPATH")
-        env = dict(os.environ, PYTHONPATH=_PACKAGE_ROOT + (os.pathsep + path if path else ""))
+        env = _writer_environment()
         # Two pipes: the writer's stdin and stdout; this process keeps the other ends (which
         # os.pipe makes non-inheritable, so no later child holds them open).
         child_in, to_child = os.pipe()
@@ -498,6 +498,22 @@ class AuditLog:
             self.lost += unwritten
             log.error("audit log closed with %d events it could not write", unwritten)
         self._answer_all()
+
+
+def _writer_environment() -> dict[str, str]:
+    """The writer process's environment: what Python needs, nothing else.
+
+    A root key given in an environment variable (``KMS_ACTORS_ROOT_KEY``), cloud credentials
+    and the like stay in this process: the writer holds no key.
+    """
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in _KEPT_VARIABLES or name.startswith(("LC_", "PYTHON"))
+    }
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + path if path else "")
+    return env
 
 
 async def _stop(writer: _Writer) -> None:

@@ -245,22 +245,38 @@ async def test_closing_while_the_pipe_is_full_still_delivers_everything(
 ) -> None:
     """Output queued behind a full pipe when the log closes reaches the writer, then CLOSE."""
     items = [capture(n) for n in range(20_000)]  # several MB: far more than a pipe holds
-    async with anyio.create_task_group() as tg:
-        async with open_audit_log(data_dir, signer, durable=False) as log:
-            pid = log.pid
-            assert pid is not None
-            os.kill(pid, signal.SIGSTOP)
-            for item in items:
-                await log.record(item)
-            await anyio.sleep(0.2)  # the sender has filled the pipe; the rest waits here
+    async with (
+        anyio.create_task_group() as tg,
+        open_audit_log(data_dir, signer, durable=False) as log,
+    ):
+        pid = log.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        for item in items:
+            await log.record(item)
+        await anyio.sleep(0.2)  # the sender has filled the pipe; the rest waits here
 
-            async def resume() -> None:
-                await anyio.sleep(0.5)  # after the close has begun
-                os.kill(pid, signal.SIGCONT)
+        async def resume() -> None:
+            await anyio.sleep(0.5)  # after the close has begun
+            os.kill(pid, signal.SIGCONT)
 
-            tg.start_soon(resume)
+        tg.start_soon(resume)
     assert log.lost == 0
     assert len(await stored_ids(data_dir)) == len(items)
+
+
+async def test_the_writer_gets_no_secret_from_the_environment(
+    data_dir: pathlib.Path, signer: CheckpointSigner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KMS_ACTORS_ROOT_KEY", "c2VjcmV0LXJvb3Qta2V5LWJ5dGVzLTAwMDAwMDAwMDA=")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    async with open_audit_log(data_dir, signer) as log:
+        assert log.pid is not None
+        environment = pathlib.Path(f"/proc/{log.pid}/environ").read_bytes()
+        await log.record(capture(1))  # and it works without them
+    assert b"KMS_ACTORS_ROOT_KEY" not in environment
+    assert b"EXAMPLEKEY" not in environment
+    assert b"PATH=" in environment
 
 
 async def test_the_writer_ignores_ctrl_c(data_dir: pathlib.Path, signer: CheckpointSigner) -> None:
