@@ -7,18 +7,21 @@ pieces (a ``CallCapture``, a few hundred bytes of MessagePack) onto the next fra
 writer and, in durable mode (the default), returns once the writer reports the transaction
 holding the event committed. Everything else an event costs (its JSON, the hash chain, SQLite
 and the fsync) is paid in the writer process, on the other core, not on the event loop that
-answers requests: measured with ``bench/bench_audit.py``, that is what makes durable audit
-cheap (in-process, building and writing events took more time than answering requests).
+answers requests (in-process, building and writing events took more CPU than answering the
+requests: ``bench/README.md``).
 
 On the service's side an event costs: one struct, one MessagePack encoding onto a buffer, and
 (durable mode) one wake-up when its frame is confirmed. A sender task writes whatever is in the
-buffer as one frame each time it runs, so events from requests answered in the same loop turn
-travel together; callers of a frame wait on one event for the frame.
+buffer as one frame each time it runs (one system call: ``_pipe.FramePipe``), so events from
+requests answered in the same loop turn travel together, while at most a few frames are
+unconfirmed; callers of a frame wait on one event for the frame. What remains is the wait
+itself: a durable caller is suspended once more than an unaudited one, and waits for a commit.
 
 Failing closed, as the writer does: while the writer reports that writes fail, or while its
 process is down, every caller still waiting gets ``KMSInternalException`` and ``record``
 refuses at once (keeping the event, up to ``max_backlog``). The writer keeps retrying; the
-first write that succeeds commits the kept events and ``record`` works again.
+first write that succeeds commits the kept events and ``record`` works again. Requests
+refused at once (``ensure_healthy``) are not run, so they leave no event.
 
 Supervised: if the writer process dies, it is started again (after ``retry_interval``) and
 sent every event it was sent but had not confirmed; those its predecessor had committed are
