@@ -30,6 +30,7 @@ Writer to service:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import struct
@@ -189,7 +190,7 @@ class FramePipe:
         self._in = fd_in
         self._out = fd_out
         self._buffer = bytearray()
-        self._unsent = bytearray()
+        self._unsent: collections.deque[memoryview] = collections.deque()
         self._writable = anyio.Event()
         self._drained = anyio.Event()
         self.broken = False
@@ -215,20 +216,22 @@ class FramePipe:
         """Write one frame now, or queue the part the pipe does not take (``drain``)."""
         if self.broken:
             return
-        if self._unsent:
-            self._unsent += data
-            self._writable.set()
-            return
-        try:
-            written = os.write(self._out, data)
-        except BlockingIOError:
-            written = 0
-        except OSError:  # BrokenPipeError: the other side is gone
-            self.broken = True
-            return
-        if written < len(data):
-            self._unsent += data[written:]
-            self._writable.set()
+        view = memoryview(data)
+        if not self._unsent:
+            try:
+                written = os.write(self._out, view)
+            except BlockingIOError:
+                written = 0
+            except OSError:  # BrokenPipeError: the other side is gone
+                self.broken = True
+                return
+            if written == len(view):
+                return
+            view = view[written:]
+        # A copy: the caller may reuse its buffer. Queued as chunks, written from the front
+        # without moving the rest (a frame can be megabytes when the writer falls behind).
+        self._unsent.append(memoryview(bytes(view)))
+        self._writable.set()
 
     async def drain(self) -> None:
         """Write queued output whenever the pipe can take it, until cancelled.
@@ -241,16 +244,21 @@ class FramePipe:
             while not self._unsent or self.broken:
                 await self._writable.wait()
                 self._writable = anyio.Event()
-            while self._unsent and not self.broken:
+            unsent = self._unsent
+            while unsent and not self.broken:
                 await anyio.wait_writable(self._out)
+                chunk = unsent[0]
                 try:
-                    written = os.write(self._out, self._unsent)
+                    written = os.write(self._out, chunk)
                 except BlockingIOError:
                     continue
                 except OSError:
                     self.broken = True
                     break
-                del self._unsent[:written]
+                if written == len(chunk):
+                    unsent.popleft()
+                else:
+                    unsent[0] = chunk[written:]
             self._drained.set()
 
     async def flushed(self) -> None:
