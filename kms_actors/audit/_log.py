@@ -17,6 +17,11 @@ requests answered in the same loop turn travel together, while at most a few fra
 unconfirmed; callers of a frame wait on one event for the frame. What remains is the wait
 itself: a durable caller is suspended once more than an unaudited one, and waits for a commit.
 
+``record_deferred(item, deliver)`` is the same without a waiting caller: it queues the event at
+once and calls ``deliver(committed)`` when its frame is confirmed (or the log fails). The key
+actors answer the hot crypto requests that way (``kms_actors.ops._deferred``): the answer is
+held here and released with the commit, so the caller is woken once, not twice.
+
 Failing closed, as the writer does: while the writer reports that writes fail, or while its
 process is down, every caller still waiting gets ``KMSInternalException`` and ``record``
 refuses at once (keeping the event, up to ``max_backlog``). The writer keeps retrying; the
@@ -37,7 +42,7 @@ import logging
 import os
 import pathlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
 import anyio
@@ -154,6 +159,8 @@ class AuditLog:
         self._done = 0
         self._bad: set[int] = set()
         self._frames: collections.deque[_Frame] = collections.deque()
+        # (event number, deliver) of ``record_deferred`` events not confirmed yet, in order.
+        self._deferred: collections.deque[tuple[int, Callable[[bool], None]]] = collections.deque()
         self._next: anyio.Event | None = None  # callers whose event is in ``_buffer``
         self._progress: anyio.Event | None = None  # set on every report and failure
         self._fail_mark = 0  # waiters for unconfirmed events before it are answered: failed
@@ -196,6 +203,11 @@ class AuditLog:
     def checkpoints(self) -> int:
         """How many signed checkpoints the writer processes stored."""
         return self._totals.checkpoints + self._current.checkpoints
+
+    @property
+    def deferrable(self) -> bool:
+        """Whether to use ``record_deferred`` now: durable mode, and room in the backlog."""
+        return self.durable and self._queued - self._done < self._max_backlog
 
     def ensure_healthy(self) -> None:
         """Raise unless events can be recorded now (check before running a request).
@@ -243,6 +255,22 @@ class AuditLog:
         if self._queued - self._done >= self._max_backlog:
             raise KMSInternalException()
         self._put(item)
+
+    def record_deferred(self, item: CallCapture, deliver: Callable[[bool], None]) -> None:
+        """Queue one event now; call ``deliver(committed)`` once it is confirmed.
+
+        ``deliver(True)`` runs when the writer reports the frame holding the event committed,
+        ``deliver(False)`` when it cannot be (writes fail, the writer process died, the log
+        closed) or the writer could not build it; exactly one of them, from the log's own task,
+        and it must not raise. For durable answers without a waiting task: whoever answers the
+        request hands its answer to ``deliver``. Check ``deferrable`` first: this never waits
+        for room in the backlog.
+
+        Raises:
+            KMSInternalException: the audit log cannot be written now (the event is kept for
+                when writes work again, as ``record`` keeps it) or is closed.
+        """
+        self._deferred.append((self._put(item), deliver))
 
     async def flush(self) -> None:
         """Return once every event queued before the call is committed.
@@ -433,6 +461,14 @@ class AuditLog:
                 event = frames.popleft().event
                 if event is not None:
                     event.set()
+            deferred = self._deferred
+            while deferred and deferred[0][0] < done:
+                index, deliver = deferred.popleft()
+                if index in self._bad:
+                    self._bad.discard(index)
+                    deliver(False)
+                else:
+                    deliver(True)
             if self._queued > self._buffer_start and len(frames) < _FRAMES_IN_FLIGHT:
                 self._wake_sender()
         if progress.failing:
@@ -452,6 +488,9 @@ class AuditLog:
     def _answer_all(self) -> None:
         """Wake every waiting caller; those whose event is unconfirmed get a failure."""
         self._fail_mark = self._queued
+        deferred, self._deferred = self._deferred, collections.deque()
+        for _index, deliver in deferred:
+            deliver(False)  # confirmed ones were delivered as they were confirmed
         for sent in self._frames:
             if sent.event is not None:
                 sent.event.set()

@@ -93,6 +93,11 @@ class HsmPool:
         self._thread_hops = 0
         self._batches = 0
 
+    @property
+    def inline(self) -> bool:
+        """Whether symmetric jobs run inline, in the calling task, without ever yielding."""
+        return self._send is None
+
     async def new_material(self, key_arn: str, version: int) -> tuple[Material, bytes]:
         """Generate fresh 256-bit material; return the handle and the root-wrapped bytes.
 

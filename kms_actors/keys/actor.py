@@ -2,14 +2,18 @@
 
 It handles one message at a time, so every state change is linearizable. A change is committed
 to the store before the actor's memory changes and before it replies; a failed write leaves
-memory as it was. Crypto requests are only *admitted* here (state, usage, material); the
-crypto itself runs in the HSM pool, outside this mailbox, so a hot key is not a bottleneck.
+memory as it was. Crypto requests are usually only *admitted* here (state, usage, material);
+the crypto itself runs in the HSM pool, outside this mailbox, so a hot key is not a
+bottleneck. ``AdmitAnd`` is the exception: when the crypto runs inline (it cannot yield, so
+it holds the mailbox no longer than the admission would), the whole request finishes here and
+the actor's answer is the request's answer, which lets the audit log release it in the same
+step that commits its event (see ``kms_actors.ops._deferred``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -23,6 +27,7 @@ from kms_actors.domain.states import KeyState
 from kms_actors.errors import (
     AccessDeniedException,
     InvalidCiphertextException,
+    KmsError,
     KMSInternalException,
     NotFoundException,
     TagException,
@@ -33,6 +38,7 @@ from kms_actors.keys.grants import GrantBook
 from kms_actors.keys.messages import (
     Admission,
     Admit,
+    AdmitAnd,
     Auth,
     Authorized,
     CancelDeletion,
@@ -149,6 +155,9 @@ class KeyActor:
             # Tests target commands, so they see the command inside an authorized request.
             self._deps.fault_hook(message.command if isinstance(message, Authorized) else message)
         if self._deleted:
+            command = message.command if isinstance(message, Authorized) else message
+            if isinstance(command, AdmitAnd) and command.by_blob:
+                raise InvalidCiphertextException(INVALID_CIPHERTEXT)
             raise NotFoundException(f"Key '{self.key.arn}' does not exist")
         if isinstance(message, Authorized):
             auth = message.auth
@@ -170,6 +179,8 @@ class KeyActor:
         match message:
             case Admit(operation=operation, material_id=material_id):
                 return self._admit(operation, material_id)
+            case AdmitAnd(operation=operation, material_id=material_id, finish=finish):
+                return await self._admit_and(operation, material_id, finish)
             case Describe():
                 return self.key
             case CheckState(operation=operation):
@@ -252,6 +263,23 @@ class KeyActor:
         if entry is None:
             raise InvalidCiphertextException(INVALID_CIPHERTEXT)
         return Admission(key, entry[1])
+
+    async def _admit_and(
+        self,
+        operation: str,
+        material_id: bytes | None,
+        finish: Callable[[Admission], Awaitable[Any]],
+    ) -> Any:
+        admission = self._admit(operation, material_id)
+        try:
+            return await finish(admission)
+        except KmsError:
+            raise
+        except Exception:
+            # A bug in the request's own code is the request's failure, as it would be in the
+            # caller's task; it is no reason to restart the key.
+            log.exception("%s on key %s failed unexpectedly", operation, self.key.key_id)
+            raise KMSInternalException() from None
 
     # --- lifecycle ---------------------------------------------------------------------------
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import msgspec
 
 from kms_actors.domain.principal import Caller
 from kms_actors.domain.records import KeyRecord, TagRecord
+from kms_actors.runtime import Deferral
 
 
 class Admission(NamedTuple):
@@ -35,6 +37,22 @@ class Admit(msgspec.Struct, frozen=True):
 
     operation: str
     material_id: bytes | None = None
+
+
+class AdmitAnd(msgspec.Struct, frozen=True):
+    """Admit a crypto ``operation`` as Admit does, then answer ``await finish(admission)``.
+
+    ``finish`` is the rest of the request (checks, the crypto, the response), run inside the
+    actor so that the actor's answer is the request's answer; it must not yield (inline HSM
+    crypto only: a thread hop here would hold up every other request for the key).
+    ``by_blob``: the key was found from a ciphertext, so a key deleted meanwhile means an
+    invalid ciphertext rather than NotFound (which would reveal that the key existed).
+    """
+
+    operation: str
+    material_id: bytes | None
+    finish: Callable[[Admission], Awaitable[Any]]
+    by_blob: bool = False
 
 
 class Enable(msgspec.Struct, frozen=True):
@@ -128,6 +146,7 @@ KeyMessage = (
     Describe
     | CheckState
     | Admit
+    | AdmitAnd
     | Enable
     | Disable
     | UpdateDescription
@@ -162,10 +181,15 @@ class Auth(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Authorized(msgspec.Struct, frozen=True):
-    """A command from a caller: authorized by the actor before it runs."""
+    """A command from a caller: authorized by the actor before it runs.
+
+    ``defer``, when set (``AdmitAnd`` only), answers the caller in place of the actor: the
+    request's audit event is queued with the answer, which is released once it is committed.
+    """
 
     auth: Auth
     command: KeyMessage
+    defer: Deferral | None = None
 
 
 __all__ = ["Admission", "KeyMessage", "KeyRecord", "TagRecord"]

@@ -24,8 +24,8 @@ from kms_actors.domain.records import AliasRecord, KeyRecord
 from kms_actors.errors import KMSInternalException
 from kms_actors.keys import _commands as cmd
 from kms_actors.keys.actor import KeyDeps
-from kms_actors.keys.messages import Auth, Authorized
-from kms_actors.runtime import ActorRef, ActorStopped, ExitReason, Stop, Supervisor
+from kms_actors.keys.messages import AdmitAnd, Auth, Authorized
+from kms_actors.runtime import ActorRef, ActorStopped, Deferral, ExitReason, Stop, Supervisor
 
 log = logging.getLogger("kms_actors.keys")
 
@@ -33,6 +33,13 @@ log = logging.getLogger("kms_actors.keys")
 # sets a fresh list per request.
 REQUEST_RESOURCES: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "kms_actors_request_resources", default=None
+)
+
+
+# Who answers the current request's AdmitAnd in place of the key actor: the router sets it, in
+# durable audit mode, so that the answer leaves with the request's committed audit event.
+REQUEST_DEFERRAL: contextvars.ContextVar[Deferral | None] = contextvars.ContextVar(
+    "kms_actors_request_deferral", default=None
 )
 
 
@@ -238,10 +245,17 @@ class KeyRegistry:
             spawn: Starts a missing actor; by default the registry actor does. The registry
                 actor passes its own spawn, as it must not ask itself.
 
+        An authorized ``AdmitAnd`` takes the request's ``REQUEST_DEFERRAL`` hook along, if
+        one is set: the hook then answers in place of the actor.
+
         Raises:
             NotFoundException: The key does not exist in the ref's account and Region.
             KMSInternalException: The key's actor stopped again on every attempt.
         """
+        if type(message) is Authorized and type(message.command) is AdmitAnd:
+            defer = REQUEST_DEFERRAL.get()
+            if defer is not None and message.defer is None:
+                message = Authorized(message.auth, message.command, defer)
         for _attempt in range(_ASK_ATTEMPTS):
             live = self.live.get(key_id)
             if live is None:

@@ -1,11 +1,20 @@
 """Cryptographic operations: Encrypt, Decrypt, ReEncrypt, data keys, GenerateRandom.
 
-The key actor only admits a request (state, material); the crypto runs in the HSM pool, so a
-hot key's mailbox is never held while bytes are being encrypted.
+The key actor admits a request (authorization, state, material) and the crypto runs in the
+HSM pool, so a hot key's mailbox is never held while bytes are being encrypted. Encrypt,
+Decrypt and the two GenerateDataKey operations are each split into the admission and a
+``finish`` (checks, crypto, response). When the router has set a deferral hook (durable audit)
+and the HSM runs symmetric crypto inline, ``finish`` runs inside the key actor (``AdmitAnd``):
+it cannot yield there, so it holds the mailbox no longer than the admission, and the actor's
+answer is then the whole response, released by the audit log once the request's event is
+committed; the caller is suspended once per request instead of twice. Otherwise the caller
+asks for the admission (``Admit``) and runs ``finish`` itself, as before.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kms_actors.domain.principal import Caller
@@ -18,7 +27,8 @@ from kms_actors.errors import (
     ValidationException,
 )
 from kms_actors.hsm import INVALID_CIPHERTEXT
-from kms_actors.keys.messages import Admission, Admit, Auth, Authorized
+from kms_actors.keys.messages import Admission, Admit, AdmitAnd, Auth, Authorized, KeyMessage
+from kms_actors.keys.registry import REQUEST_DEFERRAL
 from kms_actors.ops._context import (
     Handler,
     Services,
@@ -53,6 +63,14 @@ def _auth(caller: Caller, operation: str, context: Any, grant_tokens: Any) -> Au
     )
 
 
+Finish = Callable[[Admission], Awaitable[Any]]
+
+
+def _in_actor(s: Services) -> bool:
+    """Say whether to finish the request inside the key actor (see the module docstring)."""
+    return REQUEST_DEFERRAL.get() is not None and bool(s.hsm.inline)
+
+
 async def _admit(
     s: Services, caller: Caller, key_id: str, operation: str, context: Any, grant_tokens: Any
 ) -> Admission:
@@ -61,16 +79,25 @@ async def _admit(
     return admission
 
 
+def _blob_command(
+    auth: Auth, material_id: bytes, finish: Finish | None, *, by_blob: bool
+) -> KeyMessage:
+    if finish is None:
+        return Admit(auth.operation, material_id)
+    return AdmitAnd(auth.operation, material_id, finish, by_blob=by_blob)
+
+
 async def _admit_blob(
     s: Services,
     caller: Caller,
     blob: bytes,
     key_id: Any,
-    operation: str,
-    context: Any,
-    grant_tokens: Any,
-) -> Admission:
+    auth: Auth,
+    finish: Finish | None = None,
+) -> Any:
     """Find, authorize and admit the key material a ciphertext blob names (no trial decryption).
+
+    Returns the Admission; with ``finish``, the key actor runs it and this returns its answer.
 
     Raises:
         InvalidCiphertextException: The blob is malformed or names no key the caller can use.
@@ -82,7 +109,6 @@ async def _admit_blob(
     if owner is None:
         raise InvalidCiphertextException(INVALID_CIPHERTEXT)
     registry = s.registry
-    auth = _auth(caller, operation, context, grant_tokens)
     if given(key_id):
         ref = registry.parse(caller, key_id)
         named = await registry.resolve(caller, ref, cross_account=True)
@@ -90,18 +116,14 @@ async def _admit_blob(
             raise IncorrectKeyException(
                 "The key ID in the request does not identify a CMK that can perform this operation."
             )
-        admission: Admission = await registry.ask_key(
-            ref, owner, Authorized(auth, Admit(operation, material_id))
-        )
-        return admission
+        command = _blob_command(auth, material_id, finish, by_blob=False)
+        return await registry.ask_key(ref, owner, Authorized(auth, command))
+    command = _blob_command(auth, material_id, finish, by_blob=True)
     try:
-        admission = await registry.ask_owner(
-            caller, owner, Authorized(auth, Admit(operation, material_id))
-        )
+        return await registry.ask_owner(caller, owner, Authorized(auth, command))
     except NotFoundException:
         # A blob of another Region (or a key deleted meanwhile): reveal nothing.
         raise InvalidCiphertextException(INVALID_CIPHERTEXT) from None
-    return admission
 
 
 async def encrypt(s: Services, caller: Caller, req: w.EncryptRequest) -> w.EncryptResponse:
@@ -111,9 +133,19 @@ async def encrypt(s: Services, caller: Caller, req: w.EncryptRequest) -> w.Encry
         NotFoundException, DisabledException, KMSInvalidStateException, KeyUnavailableException,
         InvalidKeyUsageException, DryRunOperationException: As AWS.
     """
-    admission = await _admit(
-        s, caller, req.key_id, "Encrypt", req.encryption_context, req.grant_tokens
-    )
+    auth = _auth(caller, "Encrypt", req.encryption_context, req.grant_tokens)
+    if _in_actor(s):
+        finish = functools.partial(_finish_encrypt, s, req)
+        command = AdmitAnd("Encrypt", None, finish)
+        response: w.EncryptResponse = await s.registry.ask(caller, req.key_id, command, auth=auth)
+        return response
+    admission = await s.registry.ask(caller, req.key_id, Admit("Encrypt"), auth=auth)
+    return await _finish_encrypt(s, req, admission)
+
+
+async def _finish_encrypt(
+    s: Services, req: w.EncryptRequest, admission: Admission
+) -> w.EncryptResponse:
     _check_algorithm(req.encryption_algorithm, admission.key.arn)
     dry_run_check(req)
     blob = await s.hsm.encrypt(
@@ -143,9 +175,18 @@ async def decrypt(s: Services, caller: Caller, req: w.DecryptRequest) -> w.Decry
         NotFoundException, DisabledException, KMSInvalidStateException: As AWS.
     """
     blob = _require_blob(req)
-    admission = await _admit_blob(
-        s, caller, blob, req.key_id, "Decrypt", req.encryption_context, req.grant_tokens
-    )
+    auth = _auth(caller, "Decrypt", req.encryption_context, req.grant_tokens)
+    if _in_actor(s):
+        finish = functools.partial(_finish_decrypt, s, req, blob)
+        response: w.DecryptResponse = await _admit_blob(s, caller, blob, req.key_id, auth, finish)
+        return response
+    admission: Admission = await _admit_blob(s, caller, blob, req.key_id, auth)
+    return await _finish_decrypt(s, req, blob, admission)
+
+
+async def _finish_decrypt(
+    s: Services, req: w.DecryptRequest, blob: bytes, admission: Admission
+) -> w.DecryptResponse:
     _check_algorithm(req.encryption_algorithm, admission.key.arn)
     dry_run_check(req)
     plaintext = await s.hsm.decrypt(
@@ -167,15 +208,8 @@ async def re_encrypt(s: Services, caller: Caller, req: w.ReEncryptRequest) -> w.
         KMSInvalidStateException, InvalidKeyUsageException: As AWS.
     """
     blob = _require_blob(req)
-    source = await _admit_blob(
-        s,
-        caller,
-        blob,
-        req.source_key_id,
-        "ReEncryptFrom",
-        req.source_encryption_context,
-        req.grant_tokens,
-    )
+    source_auth = _auth(caller, "ReEncryptFrom", req.source_encryption_context, req.grant_tokens)
+    source: Admission = await _admit_blob(s, caller, blob, req.source_key_id, source_auth)
     _check_algorithm(req.source_encryption_algorithm, source.key.arn)
     destination = await _admit(
         s,
@@ -230,9 +264,20 @@ async def generate_data_key(
     size = _data_key_size(req)
     if given(req.recipient):
         raise ValidationException("Recipient is not supported by this service yet.")
-    admission = await _admit(
-        s, caller, req.key_id, "GenerateDataKey", req.encryption_context, req.grant_tokens
-    )
+    auth = _auth(caller, "GenerateDataKey", req.encryption_context, req.grant_tokens)
+    if _in_actor(s):
+        command = AdmitAnd(auth.operation, None, functools.partial(_finish_data_key, s, req, size))
+        response: w.GenerateDataKeyResponse = await s.registry.ask(
+            caller, req.key_id, command, auth=auth
+        )
+        return response
+    admission = await s.registry.ask(caller, req.key_id, Admit(auth.operation), auth=auth)
+    return await _finish_data_key(s, req, size, admission)
+
+
+async def _finish_data_key(
+    s: Services, req: w.GenerateDataKeyRequest, size: int, admission: Admission
+) -> w.GenerateDataKeyResponse:
     dry_run_check(req)
     plaintext, blob = await s.hsm.generate_data_key(
         admission.material, size, or_default(req.encryption_context, None)
@@ -255,14 +300,21 @@ async def generate_data_key_without_plaintext(
         NotFoundException, DisabledException, KMSInvalidStateException: As AWS.
     """
     size = _data_key_size(req)
-    admission = await _admit(
-        s,
-        caller,
-        req.key_id,
-        "GenerateDataKeyWithoutPlaintext",
-        req.encryption_context,
-        req.grant_tokens,
-    )
+    operation = "GenerateDataKeyWithoutPlaintext"
+    auth = _auth(caller, operation, req.encryption_context, req.grant_tokens)
+    if _in_actor(s):
+        finish = functools.partial(_finish_wrapped_data_key, s, req, size)
+        response: w.GenerateDataKeyWithoutPlaintextResponse = await s.registry.ask(
+            caller, req.key_id, AdmitAnd(operation, None, finish), auth=auth
+        )
+        return response
+    admission = await s.registry.ask(caller, req.key_id, Admit(operation), auth=auth)
+    return await _finish_wrapped_data_key(s, req, size, admission)
+
+
+async def _finish_wrapped_data_key(
+    s: Services, req: w.GenerateDataKeyWithoutPlaintextRequest, size: int, admission: Admission
+) -> w.GenerateDataKeyWithoutPlaintextResponse:
     dry_run_check(req)
     _plaintext, blob = await s.hsm.generate_data_key(
         admission.material, size, or_default(req.encryption_context, None)

@@ -4,7 +4,10 @@ It has no state to protect, so it runs in the caller's task rather than behind a
 its own (a mailbox would only add a hop); the actors it dispatches to serialize what must be
 serialized. One dispatch table, one path, so the HTTP API and the embedded client can never
 disagree. Every request that names a KMS operation, successful, refused or invalid, leaves
-exactly one audit event, committed before the answer by default (fail closed).
+exactly one audit event, committed before the answer by default (fail closed). In that
+durable mode the hot crypto operations are answered by their key actor through a
+``DeferredAudit`` (``_deferred``), which records the event and holds the answer until it is
+committed, so the caller waits once; the router records every other request itself, after it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from kms_actors.audit import READ_ONLY_OPERATIONS, AuditLog, capture_call
+from kms_actors.audit import AuditLog
 from kms_actors.domain.identifiers import new_request_id
 from kms_actors.domain.principal import Caller
 from kms_actors.errors import (
@@ -24,9 +27,10 @@ from kms_actors.errors import (
     UnknownOperationException,
     UnsupportedOperationException,
 )
-from kms_actors.keys.registry import REQUEST_RESOURCES
+from kms_actors.keys.registry import REQUEST_DEFERRAL, REQUEST_RESOURCES
 from kms_actors.ops import aliases, crypto, grants, keys, policies, tags
 from kms_actors.ops._context import Handler, Services
+from kms_actors.ops._deferred import FUSED_OPERATIONS, DeferredAudit, capture
 from kms_actors.wire import OPERATIONS, decode_json_request, decode_request, to_json
 
 log = logging.getLogger("kms_actors.ops")
@@ -131,37 +135,57 @@ class Router:
         audit.ensure_healthy()  # fail closed: never run a request that cannot be recorded
         touched: list[str] = []
         token = REQUEST_RESOURCES.set(touched)
+        request_id = request_id or new_request_id()
         request: Any = None
         response: Any = None
         error: KmsError | None = None
+        deferred: DeferredAudit | None = None
         try:
             if operation not in self._table:
                 raise _unsupported(operation)
             request = decode()
-            response = await self.call(operation, request, caller)
+            if operation in FUSED_OPERATIONS and audit.deferrable:
+                deferred = DeferredAudit(
+                    audit,
+                    self.services.clock,
+                    operation,
+                    caller,
+                    params_of(request),
+                    request_id,
+                    touched,
+                )
+                response = await self._call_deferred(operation, request, caller, deferred)
+            else:
+                response = await self.call(operation, request, caller)
             return response
         except KmsError as failure:
             error = failure
             raise
         finally:
             REQUEST_RESOURCES.reset(token)
-            # Only the redacted pieces are taken here; the writer builds the event, in batches.
-            call = capture_call(
-                operation,
-                caller,
-                params_of(request),
-                event_time=self.services.clock.now(),
-                request_id=request_id or new_request_id(),
-                resources=touched,
-                response=(
-                    msgspec.to_builtins(response)
-                    if response is not None and operation not in READ_ONLY_OPERATIONS
-                    else None
-                ),
-                error=error,
-                principal_id=caller.user_id,
-            )
-            await audit.record(call)
+            if deferred is None or deferred.claim():
+                # Only the redacted pieces are taken here; the writer builds the event.
+                call = capture(
+                    operation,
+                    caller,
+                    params_of(request),
+                    event_time=self.services.clock.now(),
+                    request_id=request_id,
+                    resources=touched,
+                    response=response,
+                    error=error,
+                )
+                await audit.record(call)
+
+    async def _call_deferred(
+        self, operation: str, request: Any, caller: Caller, deferred: DeferredAudit
+    ) -> Any:
+        """Run ``call`` with ``deferred`` answering for the key actor (``REQUEST_DEFERRAL``)."""
+        token = REQUEST_DEFERRAL.set(deferred)
+        try:
+            return await self.call(operation, request, caller)
+        finally:
+            REQUEST_DEFERRAL.reset(token)
 
 
 def _json_params(body: bytes) -> Callable[[Any], Mapping[str, Any] | msgspec.Struct]:

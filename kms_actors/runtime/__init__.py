@@ -2,7 +2,8 @@
 
 An actor is an object with ``async handle(message)``; it lives in a task of a Supervisor's
 task group, reads a bounded mailbox one message at a time, and answers asks through one-shot
-Reply slots. Supervision is one-for-one with a restart budget; queued asks are always answered.
+Reply slots (or hands the slot to the message's ``Deferral`` hook, which answers later).
+Supervision is one-for-one with a restart budget; queued asks are always answered.
 """
 
 from kms_actors.runtime._actor import (
@@ -10,6 +11,7 @@ from kms_actors.runtime._actor import (
     ActorRef,
     ActorStopped,
     Crashed,
+    Deferral,
     Mailbox,
     Stop,
     run_actor,
@@ -22,6 +24,7 @@ __all__ = [
     "ActorRef",
     "ActorStopped",
     "Crashed",
+    "Deferral",
     "ExitReason",
     "Mailbox",
     "Reply",

@@ -1,4 +1,10 @@
-"""Actors: a typed bounded mailbox, ask/tell, and the loop that handles one message at a time."""
+"""Actors: a typed bounded mailbox, ask/tell, and the loop that handles one message at a time.
+
+An ask is answered the moment its handler returns, unless the message carries a ``defer``
+hook (``Deferral``): then the hook takes the reply and answers it later, for example once
+something the answer depends on (an audit record) is durable. That keeps the asker suspended
+exactly once, on its reply, instead of once for the reply and once more for the dependency.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,18 @@ Envelope = tuple[Any, "Reply[Any] | None"]
 
 class ActorStopped(Exception):
     """The actor stopped (passivated or shut down) before handling the message; ask again."""
+
+
+class Deferral(Protocol):
+    """Takes over answering an ask: what a message's ``defer`` attribute holds, when not None.
+
+    ``run_actor`` calls it instead of answering, with the reply and the handler's outcome
+    (``result``, or the KmsError it raised in ``error``); the hook must answer the reply
+    exactly once, later or at once, and must not raise (it runs in the actor's task). Crashes,
+    cancellations and a stopping actor's queued asks are answered directly, never through it.
+    """
+
+    def __call__(self, reply: Reply[Any], result: Any, error: KmsError | None) -> None: ...
 
 
 class Actor(Protocol[M_contra]):
@@ -124,7 +142,9 @@ async def run_actor(actor: Actor[Any], mailbox: Mailbox[Any]) -> None:
     """Handle messages one at a time until a Stop message or the mailbox closes.
 
     A handler's KmsError answers the asker and the actor lives on. Any other exception answers
-    the asker with KMSInternalException and raises Crashed for the supervisor to handle.
+    the asker with KMSInternalException and raises Crashed for the supervisor to handle. A
+    message with a ``defer`` hook (``Deferral``) has its value or KmsError handed to the hook,
+    which answers in its own time.
     Waiting is never cut by a timeout: a cancelled receive can lose a message in flight, so
     idle actors are stopped by a Stop message instead.
     """
@@ -155,7 +175,11 @@ async def run_actor(actor: Actor[Any], mailbox: Mailbox[Any]) -> None:
             result = await actor.handle(message)
         except KmsError as error:
             if reply is not None:
-                reply.fail(error)
+                defer = getattr(message, "defer", None)
+                if defer is None:
+                    reply.fail(error)
+                else:
+                    defer(reply, None, error)
         except Exception as error:
             if reply is not None:
                 reply.fail(KMSInternalException())
@@ -167,4 +191,8 @@ async def run_actor(actor: Actor[Any], mailbox: Mailbox[Any]) -> None:
             raise
         else:
             if reply is not None:
-                reply.set(result)
+                defer = getattr(message, "defer", None)
+                if defer is None:
+                    reply.set(result)
+                else:
+                    defer(reply, result, None)

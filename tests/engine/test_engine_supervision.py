@@ -10,7 +10,7 @@ import pytest
 
 import kms_actors
 from kms_actors import FakeClock, KmsError
-from kms_actors.keys.messages import Admit, Disable
+from kms_actors.keys.messages import Admit, AdmitAnd, Disable
 from tests.engine.engine_support import error_of, eventually, new_key
 
 
@@ -24,7 +24,7 @@ def _crash_on(material_id: bytes, *, times: int | None) -> tuple[list[object], A
     crashes: list[object] = []
 
     def hook(message: object) -> None:
-        if not isinstance(message, Admit) or message.material_id != material_id:
+        if not isinstance(message, Admit | AdmitAnd) or message.material_id != material_id:
             return
         if times is None or len(crashes) < times:
             crashes.append(message)
