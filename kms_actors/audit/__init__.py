@@ -12,7 +12,8 @@ How it is built:
 - ``_log``: ``open_audit_log`` / ``AuditLog``, what the service records through: it sends
   each event to the audit writer process (``_writer_process``, over ``_pipe``) and, by
   default, answers only once the writer reports it committed; failing closed; supervising the
-  process (restarted and resent what it had not confirmed if it dies).
+  process (restarted and resent what it had not confirmed if it dies; ``_process`` starts
+  and stops it).
 - ``_writer``: ``AuditWriter``, which that process runs (``open_audit_writer`` runs it
   in-process): group commit (one INSERT, one transaction and one fsync per batch), ``_head``
   chains each batch onto the head and decides its checkpoint.
@@ -43,7 +44,8 @@ from kms_actors.audit._event import (
     format_event_time,
     service_event,
 )
-from kms_actors.audit._log import AuditLog, WriterProcessError, open_audit_log
+from kms_actors.audit._log import AuditLog, open_audit_log
+from kms_actors.audit._process import WriterProcessError
 from kms_actors.audit._query import (
     TRACKED_OPERATIONS,
     KeyLastUsage,

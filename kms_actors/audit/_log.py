@@ -39,9 +39,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import os
 import pathlib
-import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Literal
 
@@ -51,17 +49,12 @@ import msgspec
 
 from kms_actors.audit._event import AuditEvent, CallCapture
 from kms_actors.audit._pipe import (
-    BROKEN,
     CLOSE,
     CLOSED,
-    HELLO,
     PROGRESS,
-    READY,
     REPLAY,
     SIGN,
     SIGNED,
-    Broken,
-    FramePipe,
     Hello,
     Progress,
     ReadyEvent,
@@ -72,25 +65,18 @@ from kms_actors.audit._pipe import (
     frame,
     seal_events,
 )
+from kms_actors.audit._process import WriterProcess, start_writer
 from kms_actors.domain.clock import Clock, SystemClock
 from kms_actors.domain.identifiers import UuidSequence
 from kms_actors.errors import KMSInternalException
 from kms_actors.hsm import CheckpointSigner
-from kms_actors.store import AuditStore, StoreError, open_audit_store
+from kms_actors.store import AuditStore, open_audit_store
 
 log = logging.getLogger("kms_actors.audit")
 
 _KIND_OFFSET = 4  # where a frame's kind byte is
 _FRAMES_IN_FLIGHT = 4  # frames sent and not yet confirmed, at most (see ``_send_loop``)
-_START_TIMEOUT = 60.0  # seconds for the writer process to open the audit database
-_CLOSE_TIMEOUT = 60.0  # seconds for it to commit what is queued and exit
-_KEPT_VARIABLES = frozenset({"PATH", "HOME", "TMPDIR", "TZ", "LANG", "SYSTEMROOT"})
-# The writer process imports this package from where this process did.
-_PACKAGE_ROOT = str(pathlib.Path(__file__).resolve().parents[2])
-
-
-class WriterProcessError(StoreError):
-    """The audit writer process could not open the audit log."""
+_CLOSE_TIMEOUT = 60.0  # seconds for the writer to commit what is queued and exit
 
 
 class _Frame:
@@ -103,24 +89,6 @@ class _Frame:
         self.end = end
         self.data = data
         self.event = event  # set when the frame is done (or the log fails); None if unwatched
-
-
-class _Writer:
-    """One running writer process and the pipe to it."""
-
-    def __init__(self, process: anyio.abc.Process, pipe: FramePipe) -> None:
-        self.process = process
-        self.pipe = pipe
-        self.frames: list[tuple[int, memoryview]] = []
-
-    async def receive(self) -> tuple[int, memoryview] | None:
-        """Return the next frame from the writer (kind, body), or None when it has ended."""
-        if not self.frames:
-            frames = await self.pipe.frames()
-            if frames is None:
-                return None
-            self.frames = frames[::-1]
-        return self.frames.pop()
 
 
 class AuditLog:
@@ -168,7 +136,7 @@ class AuditLog:
         self._wake = anyio.Event()  # wakes the idle sender
         self._sender_idle = False
         self._connected = anyio.Event()  # set while a writer process takes frames
-        self._writer: _Writer | None = None
+        self._writer: WriterProcess | None = None
         self._base = 0  # the event number of the current writer process's position 0
         self._totals = Progress(done=0)  # of the writer processes before the current one
         self._current = Progress(done=0)
@@ -364,45 +332,12 @@ class AuditLog:
         Raises:
             WriterProcessError: the process could not open the audit log.
         """
-        env = _writer_environment()
-        # Two pipes: the writer's stdin and stdout; this process keeps the other ends (which
-        # os.pipe makes non-inheritable, so no later child holds them open).
-        child_in, to_child = os.pipe()
-        from_child, child_out = os.pipe()
-        try:
-            process = await anyio.open_process(
-                [sys.executable, "-m", "kms_actors.audit._writer_process"],
-                stdin=child_in,
-                stdout=child_out,
-                stderr=None,
-                env=env,
-            )
-        except BaseException:
-            os.close(to_child)
-            os.close(from_child)
-            raise
-        finally:
-            os.close(child_in)
-            os.close(child_out)
-        writer = _Writer(process, FramePipe(from_child, to_child))
         # The new process numbers from the oldest event not confirmed by its predecessor.
         base = self._frames[0].start if self._frames else self._buffer_start
         hello = msgspec.structs.replace(
             self._hello, event_id_prefix=self._ids.prefix, first_number=base + 1
         )
-        try:
-            with anyio.fail_after(_START_TIMEOUT):
-                writer.pipe.send(frame(HELLO, hello))
-                answer = await writer.receive()
-        except BaseException:
-            await _stop(writer)
-            raise
-        if answer is None or answer[0] != READY:
-            await _stop(writer)
-            if answer is not None and answer[0] == BROKEN:
-                broken = msgspec.msgpack.decode(answer[1], type=Broken)
-                raise WriterProcessError(f"{broken.error}: {broken.message}")
-            raise WriterProcessError("the audit writer process exited before it was ready")
+        writer = await start_writer(hello)
         self._writer = writer
         self._base = base
         for sent in self._frames:
@@ -422,7 +357,7 @@ class AuditLog:
                 if self._closing:
                     return
                 self._lost_writer(writer)
-                await _stop(writer)
+                await writer.stop()
             await anyio.sleep(self._retry_interval)
             try:
                 await self._start()
@@ -434,7 +369,7 @@ class AuditLog:
             except Exception:
                 log.exception("the audit writer process could not be started again")
 
-    async def _serve(self, writer: _Writer) -> None:
+    async def _serve(self, writer: WriterProcess) -> None:
         while (message := await writer.receive()) is not None:
             kind, body = message
             if kind in (PROGRESS, CLOSED):
@@ -500,7 +435,7 @@ class AuditLog:
             self._next = None
         self._woken()
 
-    def _lost_writer(self, writer: _Writer) -> None:
+    def _lost_writer(self, writer: WriterProcess) -> None:
         self._connected = anyio.Event()
         self._writer = None
         self._totals = Progress(
@@ -533,41 +468,13 @@ class AuditLog:
                     tg.cancel_scope.cancel()
             if waiting.cancelled_caught:
                 log.error("the audit writer process did not finish closing in time")
-            await _stop(writer)
+            await writer.stop()
         unwritten = self._queued - self._done
         self._closed = True
         if unwritten:
             self.lost += unwritten
             log.error("audit log closed with %d events it could not write", unwritten)
         self._answer_all()
-
-
-def _writer_environment() -> dict[str, str]:
-    """The writer process's environment: what Python needs, nothing else.
-
-    A root key given in an environment variable (``KMS_ACTORS_ROOT_KEY``), cloud credentials
-    and the like stay in this process: the writer holds no key.
-    """
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name in _KEPT_VARIABLES or name.startswith(("LC_", "PYTHON"))
-    }
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + path if path else "")
-    return env
-
-
-async def _stop(writer: _Writer) -> None:
-    """Close the pipe and reap the process (killing it if it does not exit by itself)."""
-    process = writer.process
-    with anyio.CancelScope(shield=True):
-        writer.pipe.close()
-        with anyio.move_on_after(_CLOSE_TIMEOUT):
-            await process.wait()
-        if process.returncode is None:
-            process.kill()
-        await process.aclose()
 
 
 @contextlib.asynccontextmanager
