@@ -165,6 +165,7 @@ class _Link:
                 elif kind == REPLAY:
                     for item in decode_items(body):
                         await self.replay(item)
+                    self.report()  # events found already stored are done without a write
                 elif kind == SIGNED:
                     self.signer.answer(msgspec.msgpack.decode(body, type=Signed))
                 elif kind == CLOSE:

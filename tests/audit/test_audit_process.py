@@ -381,6 +381,30 @@ async def test_a_replay_skips_what_the_previous_writer_stored(data_dir: pathlib.
     assert await stored_ids(data_dir) == [i.request_id for i in items]
 
 
+async def test_a_replay_of_stored_events_only_is_confirmed_at_once(
+    data_dir: pathlib.Path,
+) -> None:
+    """Nothing to write, yet the service must learn that the replayed events are done."""
+    items = [capture(n) for n in range(3)]
+    first = await start_writer(data_dir)
+    assert (await first.receive())[0] == READY
+    await first.send_events(EVENTS, items)
+    await first.progress_until(3)
+    first.process.kill()
+    await first.process.aclose()
+
+    second = await start_writer(data_dir)
+    assert (await second.receive())[0] == READY
+    await second.send_events(REPLAY, items)
+    progress = await second.progress_until(3)  # fails after 20 s if it never says so
+    assert (progress.done, progress.committed) == (3, 0)
+    await second.stdin.aclose()
+    with anyio.fail_after(20):
+        await second.process.wait()
+    await second.process.aclose()
+    assert await stored_ids(data_dir) == [i.request_id for i in items]
+
+
 async def test_a_writer_that_cannot_open_the_log_says_why(tmp_path: pathlib.Path) -> None:
     not_a_directory = tmp_path / "file"
     not_a_directory.write_text("")
