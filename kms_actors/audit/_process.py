@@ -79,6 +79,9 @@ async def start_writer(hello: Hello) -> WriterProcess:
             stdout=child_out,
             stderr=None,
             env=_environment(),
+            # Its own session: a Ctrl-C in the service's terminal reaches the service only,
+            # which closes the log properly (the writer also ignores SIGINT, sent directly).
+            start_new_session=True,
         )
     except BaseException:
         os.close(to_child)
