@@ -51,7 +51,7 @@ async def _embedded(mode: dict[str, Any], seconds: float, concurrency: int) -> d
             return result
 
 
-def _http(mode: dict[str, Any], seconds: float, connections: int = 64) -> dict[str, Any]:
+def _http(mode: dict[str, Any], seconds: float) -> dict[str, Any]:
     port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         env = dict(os.environ, KMS_ACTORS_SERVICE_DATA_DIR=data_dir)
@@ -75,7 +75,7 @@ def _http(mode: dict[str, Any], seconds: float, connections: int = 64) -> dict[s
             text = base64.b64encode(os.urandom(256)).decode()
             body = json.dumps({"KeyId": key_id, "Plaintext": text}).encode()
             headers = _wrk.signed(url, "TrentService.Encrypt", body)
-            return _wrk.run_wrk(url, [(headers, body)], seconds, connections)
+            return _wrk.run_wrk(url, [(headers, body)], seconds, 64)
         finally:
             server.terminate()
             server.wait(timeout=30)

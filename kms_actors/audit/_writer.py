@@ -213,10 +213,6 @@ class AuditWriter:
             self._wake.set()
         return True
 
-    async def next_attempt(self) -> None:
-        """Return after the writer's next write attempt (or its close)."""
-        await self._next_attempt()
-
     async def flush(self) -> None:
         """Return once every event queued before the call is committed.
 

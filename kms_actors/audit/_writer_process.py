@@ -249,8 +249,6 @@ def main() -> None:
     os.dup2(null, 0)
     os.close(null)
     os.dup2(2, 1)
-    os.set_blocking(fd_in, False)
-    os.set_blocking(fd_out, False)
     options = {"use_uvloop": True} if sys.platform == "linux" else {}
     with contextlib.suppress(BrokenPipeError):  # the service is gone; what could be, is written
         anyio.run(_serve, FramePipe(fd_in, fd_out), backend_options=options)

@@ -312,6 +312,14 @@ class Writer:
         body = await self.stdout.receive_exactly(length)
         return body[0], body[1:]
 
+    async def finish(self) -> int | None:
+        """End its input (the service is gone, without CLOSE) and wait for it to exit."""
+        await self.stdin.aclose()
+        with anyio.fail_after(20):
+            code = await self.process.wait()
+        await self.process.aclose()
+        return code
+
     async def progress_until(self, done: int) -> Progress:
         with anyio.fail_after(20):
             while True:
@@ -350,22 +358,23 @@ async def test_end_of_input_commits_what_was_sent_and_exits(data_dir: pathlib.Pa
     writer = await start_writer(data_dir)
     assert (await writer.receive())[0] == READY
     await writer.send_events(EVENTS, items)
-    await writer.stdin.aclose()  # the service is gone, without CLOSE
-    with anyio.fail_after(20):
-        assert await writer.process.wait() == 0
-    await writer.process.aclose()
+    assert await writer.finish() == 0
     assert await stored_ids(data_dir) == [i.request_id for i in items]
+
+
+async def stored_by_a_killed_writer(data_dir: pathlib.Path, items: list[CallCapture]) -> None:
+    """Have a writer store ``items``, then kill it before it can say anything more."""
+    first = await start_writer(data_dir)
+    assert (await first.receive())[0] == READY
+    await first.send_events(EVENTS, items)
+    assert (await first.progress_until(len(items))).done == len(items)
+    first.process.kill()
+    await first.process.aclose()
 
 
 async def test_a_replay_skips_what_the_previous_writer_stored(data_dir: pathlib.Path) -> None:
     items = [capture(n) for n in range(5)]
-    first = await start_writer(data_dir)
-    assert (await first.receive())[0] == READY
-    await first.send_events(EVENTS, items[:3])
-    assert (await first.progress_until(3)).done == 3
-    first.process.kill()
-    await first.process.aclose()
-
+    await stored_by_a_killed_writer(data_dir, items[:3])
     second = await start_writer(data_dir)
     assert (await second.receive())[0] == READY
     # Its predecessor stored the first three but (say) never confirmed them.
@@ -374,10 +383,7 @@ async def test_a_replay_skips_what_the_previous_writer_stored(data_dir: pathlib.
     progress = await second.progress_until(5)
     assert progress.done == 5
     assert progress.committed == 2
-    await second.stdin.aclose()
-    with anyio.fail_after(20):
-        await second.process.wait()
-    await second.process.aclose()
+    await second.finish()
     assert await stored_ids(data_dir) == [i.request_id for i in items]
 
 
@@ -386,22 +392,13 @@ async def test_a_replay_of_stored_events_only_is_confirmed_at_once(
 ) -> None:
     """Nothing to write, yet the service must learn that the replayed events are done."""
     items = [capture(n) for n in range(3)]
-    first = await start_writer(data_dir)
-    assert (await first.receive())[0] == READY
-    await first.send_events(EVENTS, items)
-    await first.progress_until(3)
-    first.process.kill()
-    await first.process.aclose()
-
+    await stored_by_a_killed_writer(data_dir, items)
     second = await start_writer(data_dir)
     assert (await second.receive())[0] == READY
     await second.send_events(REPLAY, items)
     progress = await second.progress_until(3)  # fails after 20 s if it never says so
     assert (progress.done, progress.committed) == (3, 0)
-    await second.stdin.aclose()
-    with anyio.fail_after(20):
-        await second.process.wait()
-    await second.process.aclose()
+    await second.finish()
     assert await stored_ids(data_dir) == [i.request_id for i in items]
 
 

@@ -132,6 +132,21 @@ def secret_forms(value: bytes) -> list[bytes]:
     return list(dict.fromkeys(forms))
 
 
+def assert_no_secrets(data_dir: pathlib.Path, secrets: dict[str, bytes]) -> None:
+    """Fail if any form of any secret is in the audit files (database, WAL) of ``data_dir``."""
+    files = audit_files(data_dir)
+    assert files, f"no audit files in {data_dir}"
+    contents = {path.name: path.read_bytes() for path in files}
+    leaks = [
+        (name, label)
+        for label, secret in secrets.items()
+        for form in secret_forms(secret)
+        for name, content in contents.items()
+        if form in content
+    ]
+    assert not leaks, f"secrets found in the audit files: {leaks}"
+
+
 # --- the CLI -------------------------------------------------------------------------------
 
 

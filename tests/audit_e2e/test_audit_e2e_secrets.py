@@ -23,9 +23,8 @@ from tests.audit_e2e.audit_e2e_support import (
     NOBODY_ACCESS_KEY_ID,
     NOBODY_SECRET_ACCESS_KEY,
     ClientFactory,
-    audit_files,
+    assert_no_secrets,
     events,
-    secret_forms,
 )
 from tests.http.conftest import ServerProcess, raw_request
 
@@ -35,20 +34,6 @@ CONTEXT = {"app": "secrets-scan"}
 def _marker(label: str, size: int = 48) -> bytes:
     """Return a distinctive plaintext: a readable label, then random bytes."""
     return f"SECRET-{label}-{uuid.uuid4().hex}-".encode() + os.urandom(size)
-
-
-def _scan(data_dir: pathlib.Path, secrets: dict[str, bytes]) -> None:
-    files = audit_files(data_dir)
-    assert files, f"no audit files in {data_dir}"
-    contents = {path.name: path.read_bytes() for path in files}
-    leaks = [
-        (name, label)
-        for label, secret in secrets.items()
-        for form in secret_forms(secret)
-        for name, content in contents.items()
-        if form in content
-    ]
-    assert not leaks, f"secrets found in the audit files: {leaks}"
 
 
 def _refused(call: Any, /, **params: Any) -> str:
@@ -120,7 +105,7 @@ def test_http_requests_leave_no_secret_in_the_audit_files(
 
     recorded = [e for e in events(server.data_dir) if e.get("userAgent", "").startswith("Boto3")]
     assert any(e.get("errorCode") == "InvalidCiphertextException" for e in recorded)
-    _scan(server.data_dir, secrets)
+    assert_no_secrets(server.data_dir, secrets)
 
 
 @pytest.mark.anyio
@@ -150,6 +135,6 @@ async def test_embedded_requests_leave_no_secret_in_the_audit_files(
         # A secret in a member the operation does not have is ignored, never stored.
         secrets["unknown member"] = _marker("embedded-unknown")
         await kms.describe_key(KeyId=key, Plaintext=secrets["unknown member"])
-        _scan(data_dir, secrets)  # the WAL, while the service runs
-    _scan(data_dir, secrets)  # the database after the final checkpoint
+        assert_no_secrets(data_dir, secrets)  # the WAL, while the service runs
+    assert_no_secrets(data_dir, secrets)  # the database after the final checkpoint
     assert len(events(data_dir)) == 8

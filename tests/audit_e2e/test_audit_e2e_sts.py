@@ -32,12 +32,11 @@ from tests.audit_e2e.audit_e2e_support import (
     REGION,
     USER_ARN,
     ClientFactory,
-    audit_files,
+    assert_no_secrets,
     client_factory,
     event_of,
     events,
     head_seq,
-    secret_forms,
     write_config,
 )
 from tests.http.conftest import ServerProcess, raw_request, start_server
@@ -175,16 +174,7 @@ def test_assume_role_leaves_no_secret_or_token_in_the_audit_files(
         event = event_of(sts_server.data_dir, _request_id(me.get_caller_identity()))
         assert event["userIdentity"]["arn"] == f"{SESSION_ARN}secret-{number}"
         assert event["userIdentity"]["accessKeyId"] == credentials["AccessKeyId"]
-    contents = {path.name: path.read_bytes() for path in audit_files(sts_server.data_dir)}
-    assert contents
-    leaks = [
-        (name, label)
-        for label, secret in secrets.items()
-        for form in secret_forms(secret)
-        for name, content in contents.items()
-        if form in content
-    ]
-    assert not leaks, f"secrets found in the audit files: {leaks}"
+    assert_no_secrets(sts_server.data_dir, secrets)
     stored = json.dumps(events(sts_server.data_dir))
     assert "sessionToken" not in stored and "secretAccessKey" not in stored
 
