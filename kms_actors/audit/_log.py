@@ -370,8 +370,7 @@ class AuditLog:
                 log.exception("the audit writer process could not be started again")
 
     async def _serve(self, writer: WriterProcess) -> None:
-        while (message := await writer.receive()) is not None:
-            kind, body = message
+        def handle(kind: int, body: memoryview) -> None:
             if kind in (PROGRESS, CLOSED):
                 self._report(msgspec.msgpack.decode(body, type=Progress))
             elif kind == SIGN:
@@ -380,6 +379,8 @@ class AuditLog:
                 writer.pipe.send(frame(SIGNED, Signed(request.number, signature)))
             else:
                 log.error("audit writer sent an unexpected frame (kind %d)", kind)
+
+        await writer.serve(handle)
 
     def _report(self, progress: Progress) -> None:
         self._current = progress

@@ -30,16 +30,19 @@ Writer to service:
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import os
 import struct
+from collections.abc import Callable
 from typing import Final
 
 import anyio
 import msgspec
 
 from kms_actors.audit._event import AuditEvent, CallCapture
+from kms_actors.domain.eventloop import on_asyncio
 
 HELLO: Final = 0x48  # H
 EVENTS: Final = 0x45  # E
@@ -190,27 +193,82 @@ class FramePipe:
         self._in = fd_in
         self._out = fd_out
         self._buffer = bytearray()
+        self._ended = False
         self._unsent: collections.deque[memoryview] = collections.deque()
         self._writable = anyio.Event()
         self._drained = anyio.Event()
         self.broken = False
 
-    async def frames(self) -> list[tuple[int, memoryview]] | None:
-        """Return the next complete frames (waiting for one), or None at end of input."""
-        while True:
-            frames = split_frames(self._buffer)
-            if frames:
-                return frames
+    def read_now(self) -> list[tuple[int, memoryview]] | None:
+        """Return the complete frames the pipe holds now ([] if none yet), without waiting.
+
+        None means the input has ended (and every complete frame before the end was returned).
+        """
+        while not self._ended:
             try:
                 chunk = os.read(self._in, _READ_SIZE)
             except BlockingIOError:
-                await anyio.wait_readable(self._in)
-                continue
+                break
             except OSError:
-                return None
+                self._ended = True
+                break
             if not chunk:
-                return None
+                self._ended = True
+                break
             self._buffer += chunk
+            if len(chunk) < _READ_SIZE:
+                break  # the pipe is empty now: spare the system call that would say so
+        frames = split_frames(self._buffer)
+        if not frames and self._ended:
+            return None
+        return frames
+
+    async def frames(self) -> list[tuple[int, memoryview]] | None:
+        """Return the next complete frames (waiting for one), or None at end of input."""
+        while True:
+            frames = self.read_now()
+            if frames is None or frames:
+                return frames
+            await anyio.wait_readable(self._in)
+
+    async def serve(self, handle: Callable[[int, memoryview], None]) -> None:
+        """Hand every frame to ``handle(kind, body)`` as it arrives, until the input ends.
+
+        On asyncio the descriptor stays registered with the event loop and ``handle`` runs
+        in its reader callback: per arrival, no task wakes and no registration is made and
+        undone (``frames`` costs both; measured with bench/bench_audit.py). On Trio, a loop
+        over ``frames``. An exception from ``handle`` (or a corrupt stream) stops serving
+        and is raised here.
+        """
+        if not on_asyncio():
+            while (frames := await self.frames()) is not None:
+                for kind, body in frames:
+                    handle(kind, body)
+            return
+        loop = asyncio.get_running_loop()
+        ended = anyio.Event()
+        failures: list[Exception] = []
+
+        def readable() -> None:
+            try:
+                frames = self.read_now()
+                if frames is not None:
+                    for kind, body in frames:
+                        handle(kind, body)
+                    return
+            except Exception as exc:  # raised by ``serve`` below
+                failures.append(exc)
+            loop.remove_reader(self._in)
+            ended.set()
+
+        loop.add_reader(self._in, readable)
+        try:
+            readable()  # what arrived before the registration
+            await ended.wait()
+        finally:
+            loop.remove_reader(self._in)
+        if failures:
+            raise failures[0]
 
     def send(self, data: bytes | bytearray) -> None:
         """Write one frame now, or queue the part the pipe does not take (``drain``)."""

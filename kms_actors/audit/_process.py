@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import pathlib
 import sys
+from collections.abc import Callable
 
 import anyio
 import anyio.abc
@@ -48,6 +49,12 @@ class WriterProcess:
                 return None
             self._frames = frames[::-1]
         return self._frames.pop()
+
+    async def serve(self, handle: Callable[[int, memoryview], None]) -> None:
+        """Hand every frame from the writer to ``handle`` until it ends (``FramePipe.serve``)."""
+        while self._frames:  # left over from ``receive``
+            handle(*self._frames.pop())
+        await self.pipe.serve(handle)
 
     async def stop(self) -> None:
         """Close the pipes and reap the process (killing it if it does not exit by itself)."""

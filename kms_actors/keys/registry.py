@@ -29,32 +29,43 @@ from kms_actors.runtime import ActorRef, ActorStopped, Deferral, ExitReason, Sto
 
 log = logging.getLogger("kms_actors.keys")
 
-# The key ARNs the current request touched (for its audit event's ``resources``); the router
-# sets a fresh list per request.
-REQUEST_RESOURCES: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
-    "kms_actors_request_resources", default=None
-)
+
+class RequestAudit:
+    """What the router keeps of the current request for its audit event.
+
+    ``resources``: the key ARNs it touched (the event's ``resources``). ``deferral``: who
+    answers its AdmitAnd in place of the key actor, in durable audit mode, so that the answer
+    leaves with the request's committed audit event (``kms_actors.ops._deferred``).
+    """
+
+    __slots__ = ("deferral", "resources")
+
+    def __init__(self) -> None:
+        self.resources: list[str] = []
+        self.deferral: Deferral | None = None
 
 
-# Who answers the current request's AdmitAnd in place of the key actor: the router sets it, in
-# durable audit mode, so that the answer leaves with the request's committed audit event.
-REQUEST_DEFERRAL: contextvars.ContextVar[Deferral | None] = contextvars.ContextVar(
-    "kms_actors_request_deferral", default=None
+# The router sets a fresh one per audited request (one context variable: each costs a set and
+# a reset per request).
+REQUEST_AUDIT: contextvars.ContextVar[RequestAudit | None] = contextvars.ContextVar(
+    "kms_actors_request_audit", default=None
 )
 
 
 def note_resources(*arns: str) -> None:
     """Add ARNs to the current request's audit resources (keys and aliases it changed)."""
-    touched = REQUEST_RESOURCES.get()
-    if touched is not None:
+    audit = REQUEST_AUDIT.get()
+    if audit is not None:
+        touched = audit.resources
         for arn in arns:
             if arn not in touched:
                 touched.append(arn)
 
 
 def _note_resource(live: _Live, key_id: str) -> None:
-    touched = REQUEST_RESOURCES.get()
-    if touched is not None:
+    audit = REQUEST_AUDIT.get()
+    if audit is not None:
+        touched = audit.resources
         arn = key_arn(live.region, live.account_id, key_id)
         if arn not in touched:
             touched.append(arn)
@@ -245,7 +256,7 @@ class KeyRegistry:
             spawn: Starts a missing actor; by default the registry actor does. The registry
                 actor passes its own spawn, as it must not ask itself.
 
-        An authorized ``AdmitAnd`` takes the request's ``REQUEST_DEFERRAL`` hook along, if
+        An authorized ``AdmitAnd`` takes the request's ``RequestAudit.deferral`` along, if
         one is set: the hook then answers in place of the actor.
 
         Raises:
@@ -253,9 +264,9 @@ class KeyRegistry:
             KMSInternalException: The key's actor stopped again on every attempt.
         """
         if type(message) is Authorized and type(message.command) is AdmitAnd:
-            defer = REQUEST_DEFERRAL.get()
-            if defer is not None and message.defer is None:
-                message = Authorized(message.auth, message.command, defer)
+            audit = REQUEST_AUDIT.get()
+            if audit is not None and audit.deferral is not None and message.defer is None:
+                message = Authorized(message.auth, message.command, audit.deferral)
         for _attempt in range(_ASK_ATTEMPTS):
             live = self.live.get(key_id)
             if live is None:

@@ -28,7 +28,7 @@ from kms_actors.errors import (
 )
 from kms_actors.hsm import INVALID_CIPHERTEXT
 from kms_actors.keys.messages import Admission, Admit, AdmitAnd, Auth, Authorized, KeyMessage
-from kms_actors.keys.registry import REQUEST_DEFERRAL
+from kms_actors.keys.registry import REQUEST_AUDIT
 from kms_actors.ops._context import (
     Handler,
     Services,
@@ -68,7 +68,8 @@ Finish = Callable[[Admission], Awaitable[Any]]
 
 def _in_actor(s: Services) -> bool:
     """Say whether to finish the request inside the key actor (see the module docstring)."""
-    return REQUEST_DEFERRAL.get() is not None and bool(s.hsm.inline)
+    audit = REQUEST_AUDIT.get()
+    return audit is not None and audit.deferral is not None and bool(s.hsm.inline)
 
 
 async def _admit(

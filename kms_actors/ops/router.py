@@ -27,7 +27,7 @@ from kms_actors.errors import (
     UnknownOperationException,
     UnsupportedOperationException,
 )
-from kms_actors.keys.registry import REQUEST_DEFERRAL, REQUEST_RESOURCES
+from kms_actors.keys.registry import REQUEST_AUDIT, RequestAudit
 from kms_actors.ops import aliases, crypto, grants, keys, policies, tags
 from kms_actors.ops._context import Handler, Services
 from kms_actors.ops._deferred import FUSED_OPERATIONS, DeferredAudit, capture
@@ -133,8 +133,9 @@ class Router:
                 raise _unsupported(operation)
             return await self.call(operation, decode(), caller)
         audit.ensure_healthy()  # fail closed: never run a request that cannot be recorded
-        touched: list[str] = []
-        token = REQUEST_RESOURCES.set(touched)
+        tracked = RequestAudit()
+        touched = tracked.resources
+        token = REQUEST_AUDIT.set(tracked)
         request_id = request_id or new_request_id()
         request: Any = None
         response: Any = None
@@ -154,15 +155,14 @@ class Router:
                     request_id,
                     touched,
                 )
-                response = await self._call_deferred(operation, request, caller, deferred)
-            else:
-                response = await self.call(operation, request, caller)
+                tracked.deferral = deferred  # the key actor's answer goes to it (ask_key)
+            response = await self.call(operation, request, caller)
             return response
         except KmsError as failure:
             error = failure
             raise
         finally:
-            REQUEST_RESOURCES.reset(token)
+            REQUEST_AUDIT.reset(token)
             if deferred is None or deferred.claim():
                 # Only the redacted pieces are taken here; the writer builds the event.
                 call = capture(
@@ -176,16 +176,6 @@ class Router:
                     error=error,
                 )
                 await audit.record(call)
-
-    async def _call_deferred(
-        self, operation: str, request: Any, caller: Caller, deferred: DeferredAudit
-    ) -> Any:
-        """Run ``call`` with ``deferred`` answering for the key actor (``REQUEST_DEFERRAL``)."""
-        token = REQUEST_DEFERRAL.set(deferred)
-        try:
-            return await self.call(operation, request, caller)
-        finally:
-            REQUEST_DEFERRAL.reset(token)
 
 
 def _json_params(body: bytes) -> Callable[[Any], Mapping[str, Any] | msgspec.Struct]:

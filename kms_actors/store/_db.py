@@ -26,7 +26,8 @@ from typing import Any, Protocol, TypeVar, cast
 import aiosqlite
 import anyio
 import anyio.to_thread
-import sniffio
+
+from kms_actors.domain.eventloop import on_asyncio
 
 T = TypeVar("T")
 
@@ -132,7 +133,7 @@ async def connect(path: pathlib.Path, *, inline: bool = False) -> AsyncIterator[
     conn: Connection
     if inline:
         conn = _InlineConnection(_connect_sqlite3(path))
-    elif sniffio.current_async_library() == "asyncio":
+    elif on_asyncio():
         conn = _AiosqliteConnection(await aiosqlite.connect(path, isolation_level=None))
     else:
         conn = _ThreadConnection(await anyio.to_thread.run_sync(_connect_sqlite3, path))
