@@ -56,11 +56,13 @@ async def _embedded(mode: dict[str, Any], seconds: float, concurrency: int) -> d
 
 
 @contextlib.contextmanager
-def _http_server(mode: dict[str, Any]) -> Iterator[Callable[[float], dict[str, Any]]]:
+def _http_server(
+    mode: dict[str, Any], extra_env: dict[str, str] | None = None
+) -> Iterator[Callable[[float], dict[str, Any]]]:
     """Start ``kms-actors serve`` in ``mode``; yield a function that runs wrk against it."""
     port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
-        env = dict(os.environ, KMS_ACTORS_SERVICE_DATA_DIR=data_dir)
+        env = dict(os.environ, **(extra_env or {}), KMS_ACTORS_SERVICE_DATA_DIR=data_dir)
         for name, value in mode.items():
             env["KMS_ACTORS_" + name.replace(".", "_").upper()] = str(value).lower()
         args = [sys.executable, "-m", "kms_actors", "serve", "--port", str(port)]

@@ -304,11 +304,10 @@ def redact_request(
     tags as ``{"tagKey", "tagValue"}``). Unknown operations keep only ``keyId``. Returns None
     (CloudTrail's ``null``) when nothing is kept.
     """
-    plan = _PLANS.get(operation, _UNKNOWN_PLAN)
     if isinstance(params, msgspec.Struct):
-        params = _members(params, plan)
+        return _redact_struct(operation, params)
     kept: dict[str, Any] = {}
-    for name, cloudtrail_name, clean in plan:
+    for name, cloudtrail_name, clean in _PLANS.get(operation, _UNKNOWN_PLAN):
         if name in params:
             value = clean(params[name])
             if value is not _DROP:
@@ -316,27 +315,34 @@ def redact_request(
     return kept or None
 
 
+# Per operation and request struct: each allowed member's attribute, CloudTrail name and check.
+_StructPlan = tuple[tuple[str, str, Callable[[object], object]], ...]
+
+
 @functools.cache
-def _attributes(struct: type[msgspec.Struct]) -> dict[str, str]:
-    """Return a struct type's attribute names by the names its fields encode under."""
-    return {field.encode_name: field.name for field in msgspec.structs.fields(struct)}
+def _struct_plan(operation: str, struct: type[msgspec.Struct]) -> _StructPlan:
+    """Return the plan of ``operation`` for requests decoded as ``struct`` (one per pair)."""
+    attributes = {field.encode_name: field.name for field in msgspec.structs.fields(struct)}
+    return tuple(
+        (attributes[name], cloudtrail_name, clean)
+        for name, cloudtrail_name, clean in _PLANS.get(operation, _UNKNOWN_PLAN)
+        if name in attributes
+    )
 
 
-def _members(request: msgspec.Struct, plan: _Plan) -> dict[str, Any]:
-    """Return the members of a decoded request that ``plan`` names, as builtins."""
-    attributes = _attributes(type(request))
-    members: dict[str, Any] = {}
-    for name, _, _ in plan:
-        attribute = attributes.get(name)
-        if attribute is None:
-            continue
+def _redact_struct(operation: str, request: msgspec.Struct) -> dict[str, Any] | None:
+    """``redact_request`` of a decoded request: reads only the allowlisted members, once."""
+    kept: dict[str, Any] = {}
+    for attribute, cloudtrail_name, clean in _struct_plan(operation, type(request)):
         value = getattr(request, attribute)
         if value is msgspec.UNSET:
             continue
         if isinstance(value, msgspec.Struct | list):
             value = msgspec.to_builtins(value)  # tags, grant constraints: small, and rare
-        members[name] = value
-    return members
+        value = clean(value)
+        if value is not _DROP:
+            kept[cloudtrail_name] = value
+    return kept or None
 
 
 def redact_response(
