@@ -41,6 +41,7 @@ from kms_actors.audit._event import (
     UserIdentity,
     api_call_event,
     capture_call,
+    capture_read_only,
     format_event_time,
     service_event,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "WriterProcessError",
     "api_call_event",
     "capture_call",
+    "capture_read_only",
     "decode_event",
     "encode_event",
     "export_and_prune",

@@ -231,6 +231,39 @@ def capture_call(
     )
 
 
+def capture_read_only(
+    operation: str,
+    caller: Caller,
+    params: Mapping[str, Any] | msgspec.Struct,
+    event_time: float,
+    request_id: str,
+    resources: Sequence[str],
+    error: KmsError | None,
+) -> CallCapture:
+    """``capture_call`` of a read-only operation (no response elements), the caller's own
+    account receiving it: the same capture, without the general case's keyword handling (it
+    is on the path of every Encrypt and Decrypt in durable mode).
+    """
+    return CallCapture(
+        operation,
+        caller.account_id,
+        caller.region,
+        caller.arn,
+        caller.access_key_id,
+        caller.source_ip,
+        caller.user_agent,
+        caller.user_id,
+        redact_request(operation, params),
+        None,
+        tuple(resources),
+        error.code if error is not None else None,
+        error.message if error is not None and error.message else None,
+        request_id,
+        event_time,
+        caller.account_id,
+    )
+
+
 def call_event(
     call: CallCapture,
     identity: UserIdentity,

@@ -178,6 +178,7 @@ class RegistryActor:
             self.r.supervisor.spawn(key_id, factory, on_exit=self.r.on_key_exit),
             actor.key.account_id,
             actor.key.region,
+            key_id,
         )
         self.r.live[key_id] = live
         return live
@@ -235,7 +236,7 @@ class RegistryActor:
             return await load_actor(r.deps, key_id)
 
         ref = r.supervisor.spawn(key_id, factory, on_exit=r.on_key_exit)
-        r.live[key_id] = _Live(ref, caller.account_id, caller.region)
+        r.live[key_id] = _Live(ref, caller.account_id, caller.region, key_id)
         return key
 
     async def _ensure_aws_managed(self, caller: Caller, ref: KeyRef) -> AliasRecord:

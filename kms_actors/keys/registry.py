@@ -62,11 +62,11 @@ def note_resources(*arns: str) -> None:
                 touched.append(arn)
 
 
-def _note_resource(live: _Live, key_id: str) -> None:
+def _note_resource(live: _Live) -> None:
     audit = REQUEST_AUDIT.get()
     if audit is not None:
         touched = audit.resources
-        arn = key_arn(live.region, live.account_id, key_id)
+        arn = live.arn
         if arn not in touched:
             touched.append(arn)
 
@@ -104,14 +104,15 @@ CROSS_ACCOUNT_OPERATIONS = frozenset(
 
 
 class _Live:
-    """A running key actor and where its key lives."""
+    """A running key actor, where its key lives and the key's ARN."""
 
-    __slots__ = ("account_id", "last_used", "ref", "region")
+    __slots__ = ("account_id", "arn", "last_used", "ref", "region")
 
-    def __init__(self, ref: ActorRef[Any], account_id: str, region: str) -> None:
+    def __init__(self, ref: ActorRef[Any], account_id: str, region: str, key_id: str) -> None:
         self.ref = ref
         self.account_id = account_id
         self.region = region
+        self.arn = key_arn(region, account_id, key_id)
         self.last_used = time.monotonic()
 
 
@@ -277,7 +278,7 @@ class KeyRegistry:
             if live.region != ref.region or (live.account_id != ref.account_id and not any_account):
                 raise key_not_found(ref)
             live.last_used = time.monotonic()
-            _note_resource(live, key_id)
+            _note_resource(live)
             try:
                 return await live.ref.ask(message)
             except ActorStopped:

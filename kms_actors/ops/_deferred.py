@@ -24,18 +24,27 @@ from typing import Any
 
 import msgspec
 
-from kms_actors.audit import READ_ONLY_OPERATIONS, AuditLog, CallCapture, capture_call
+from kms_actors.audit import (
+    READ_ONLY_OPERATIONS,
+    AuditLog,
+    CallCapture,
+    capture_call,
+    capture_read_only,
+)
 from kms_actors.domain.clock import Clock
 from kms_actors.domain.principal import Caller
 from kms_actors.errors import KmsError, KMSInternalException
+from kms_actors.keys.registry import RequestAudit
 from kms_actors.runtime import Reply
 
 log = logging.getLogger("kms_actors.ops")
 
-# The operations whose answer the key actor can give whole (see kms_actors.ops.crypto).
+# The operations whose answer the key actor can give whole (see kms_actors.ops.crypto). All
+# read-only: their events have no responseElements (``capture_read_only``).
 FUSED_OPERATIONS = frozenset(
     {"Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext"}
 )
+assert FUSED_OPERATIONS <= READ_ONLY_OPERATIONS
 
 
 def capture(
@@ -67,10 +76,12 @@ def capture(
     )
 
 
-class DeferredAudit:
-    """The ``Deferral`` of one request: records its event and holds its answer until committed.
+class DeferredAudit(RequestAudit):
+    """The audit of one fused request, and its ``Deferral``: records its event and holds its
+    answer until the event is committed.
 
-    ``resources`` is the request's list of touched ARNs, read when the actor answers.
+    It is the request's ``RequestAudit`` too (its ``deferral`` is itself): ``resources``, the
+    key ARNs the request touched, is read when the actor answers.
     """
 
     __slots__ = (
@@ -82,7 +93,6 @@ class DeferredAudit:
         "_params",
         "_reply",
         "_request_id",
-        "_resources",
         "_result",
         "recorded",
     )
@@ -95,19 +105,24 @@ class DeferredAudit:
         caller: Caller,
         params: Mapping[str, Any] | msgspec.Struct,
         request_id: str,
-        resources: list[str],
     ) -> None:
+        self.resources: list[str] = []
         self._audit = audit
         self._clock = clock
         self._operation = operation
         self._caller = caller
         self._params = params
         self._request_id = request_id
-        self._resources = resources
         self._reply: Reply[Any] | None = None
         self._result: Any = None
         self._error: KmsError | None = None
         self.recorded = False  # the request's event is queued (by this hook or the router)
+
+    @property
+    def deferral(self) -> DeferredAudit:  # type: ignore[override]
+        """Itself (a property, not a reference to itself: that would be a reference cycle,
+        which only the cyclic garbage collector frees, once per request)."""
+        return self
 
     def claim(self) -> bool:
         """Take the recording over (the router, as the request ends); False if already taken."""
@@ -127,15 +142,14 @@ class DeferredAudit:
         self._result = result
         self._error = error
         try:
-            call = capture(
+            call = capture_read_only(
                 self._operation,
                 self._caller,
                 self._params,
-                event_time=self._clock.now(),
-                request_id=self._request_id,
-                resources=self._resources,
-                response=result,
-                error=error,
+                self._clock.now(),
+                self._request_id,
+                self.resources,
+                error,
             )
             self._audit.record_deferred(call, self._deliver)
         except KmsError as failure:  # the log cannot be written now, or is closed

@@ -133,36 +133,33 @@ class Router:
                 raise _unsupported(operation)
             return await self.call(operation, decode(), caller)
         audit.ensure_healthy()  # fail closed: never run a request that cannot be recorded
-        tracked = RequestAudit()
-        touched = tracked.resources
-        token = REQUEST_AUDIT.set(tracked)
         request_id = request_id or new_request_id()
         request: Any = None
         response: Any = None
         error: KmsError | None = None
         deferred: DeferredAudit | None = None
+        tracked: RequestAudit | None = None
+        token = None
         try:
             if operation not in self._table:
                 raise _unsupported(operation)
             request = decode()
             if operation in FUSED_OPERATIONS and audit.deferrable:
-                deferred = DeferredAudit(
-                    audit,
-                    self.services.clock,
-                    operation,
-                    caller,
-                    params_of(request),
-                    request_id,
-                    touched,
+                # The key actor's answer goes to it (``ask_key``): see ``_deferred``.
+                tracked = deferred = DeferredAudit(
+                    audit, self.services.clock, operation, caller, params_of(request), request_id
                 )
-                tracked.deferral = deferred  # the key actor's answer goes to it (ask_key)
+            else:
+                tracked = RequestAudit()
+            token = REQUEST_AUDIT.set(tracked)
             response = await self.call(operation, request, caller)
             return response
         except KmsError as failure:
             error = failure
             raise
         finally:
-            REQUEST_AUDIT.reset(token)
+            if token is not None:
+                REQUEST_AUDIT.reset(token)
             if deferred is None or deferred.claim():
                 # Only the redacted pieces are taken here; the writer builds the event.
                 call = capture(
@@ -171,7 +168,7 @@ class Router:
                     params_of(request),
                     event_time=self.services.clock.now(),
                     request_id=request_id,
-                    resources=touched,
+                    resources=tracked.resources if tracked is not None else [],
                     response=response,
                     error=error,
                 )

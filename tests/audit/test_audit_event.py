@@ -6,12 +6,15 @@ import json
 import uuid
 from typing import Any
 
+import msgspec
 import pytest
 
 from kms_actors.audit import (
     READ_ONLY_OPERATIONS,
     AuditEvent,
     api_call_event,
+    capture_call,
+    capture_read_only,
     decode_event,
     encode_event,
     format_event_time,
@@ -244,3 +247,28 @@ def test_event_time_round_trip() -> None:
 )
 def test_read_only_as_cloudtrail_marks_it(operation: str, read_only: bool) -> None:
     assert (operation in READ_ONLY_OPERATIONS) is read_only
+
+
+@pytest.mark.parametrize("failed", [False, True], ids=["succeeded", "failed"])
+@pytest.mark.parametrize(
+    "operation", ["Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext"]
+)
+def test_the_read_only_capture_is_the_general_capture(operation: str, failed: bool) -> None:
+    """The fused operations' shortcut must capture exactly what ``capture_call`` does."""
+    who = msgspec.structs.replace(caller(), user_id="AIDAALICE")
+    params = {"KeyId": KEY_ID, "EncryptionContext": {"app": "billing"}, "Plaintext": "c2VjcmV0"}
+    error = DisabledException(f"{KEY_ARN} is disabled.") if failed else None
+    general = capture_call(
+        operation,
+        who,
+        params,
+        event_time=START,
+        request_id="req-1",
+        resources=[KEY_ARN],
+        error=error,
+        principal_id=who.user_id,
+    )
+    shortcut = capture_read_only(operation, who, params, START, "req-1", [KEY_ARN], error)
+    assert shortcut == general
+    assert shortcut.principal_id == "AIDAALICE" and shortcut.request_parameters is not None
+    assert "c2VjcmV0" not in str(shortcut)

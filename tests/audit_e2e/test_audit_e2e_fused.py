@@ -223,13 +223,13 @@ async def test_the_hook_answers_at_once_when_the_log_turned_unhealthy(
     data_dir = tmp_path / "data"
     async with open_audit_log(data_dir, random_signer(), retry_interval=0.05) as audit:
         await audit.store.execute_for_tests(FAIL_WRITES)
-        hook = DeferredAudit(audit, FakeClock(), "Encrypt", _caller(), {}, "failing", [])
+        hook = DeferredAudit(audit, FakeClock(), "Encrypt", _caller(), {}, "failing")
         reply: Reply[Any] = Reply()
         hook(reply, "answer", None)
         with anyio.fail_after(20), pytest.raises(KMSInternalException):
             await reply.wait()  # the commit failed
         assert hook.recorded and not hook.claim()
-        late = DeferredAudit(audit, FakeClock(), "Encrypt", _caller(), {}, "late", [])
+        late = DeferredAudit(audit, FakeClock(), "Encrypt", _caller(), {}, "late")
         reply = Reply()
         late(reply, "answer", None)  # the log is known to fail: refused at once, kept
         assert reply.answered
@@ -249,7 +249,7 @@ async def test_a_request_that_ended_first_is_answered_without_a_second_event(
 ) -> None:
     async with open_audit_log(tmp_path / "data", random_signer()) as audit:
         paths = count_paths(audit)
-        hook = DeferredAudit(audit, FakeClock(), "Encrypt", _caller(), {}, "cancelled", [])
+        hook = DeferredAudit(audit, FakeClock(), "Encrypt", _caller(), {}, "cancelled")
         assert hook.claim()  # the router recorded it (the caller was cancelled)
         reply: Reply[Any] = Reply()
         hook(reply, "answer", None)
