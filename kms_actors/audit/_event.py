@@ -211,20 +211,14 @@ def capture_call(
     if error is None and operation not in READ_ONLY_OPERATIONS:
         key_arns = [arn for arn in resources if ":key/" in arn]
         elements = redact_response(operation, response or {}, key_arns[-1] if key_arns else None)
-    return CallCapture(
+    return _capture(
         operation,
-        caller.account_id,
-        caller.region,
-        caller.arn,
-        caller.access_key_id,
-        caller.source_ip,
-        caller.user_agent,
+        caller,
         principal_id,
         redact_request(operation, params),
         elements,
-        tuple(resources),
-        error.code if error is not None else None,
-        error.message if error is not None and error.message else None,
+        resources,
+        error,
         request_id if request_id is not None else new_request_id(),
         event_time,
         recipient_account_id or caller.account_id,
@@ -244,6 +238,32 @@ def capture_read_only(
     account receiving it: the same capture, without the general case's keyword handling (it
     is on the path of every Encrypt and Decrypt in durable mode).
     """
+    return _capture(
+        operation,
+        caller,
+        caller.user_id,
+        redact_request(operation, params),
+        None,
+        resources,
+        error,
+        request_id,
+        event_time,
+        caller.account_id,
+    )
+
+
+def _capture(
+    operation: str,
+    caller: Caller,
+    principal_id: str,
+    request_parameters: dict[str, Any] | None,
+    response_elements: dict[str, Any] | None,
+    resources: Sequence[str],
+    error: KmsError | None,
+    request_id: str,
+    event_time: float,
+    recipient_account_id: str,
+) -> CallCapture:
     return CallCapture(
         operation,
         caller.account_id,
@@ -252,15 +272,15 @@ def capture_read_only(
         caller.access_key_id,
         caller.source_ip,
         caller.user_agent,
-        caller.user_id,
-        redact_request(operation, params),
-        None,
+        principal_id,
+        request_parameters,
+        response_elements,
         tuple(resources),
         error.code if error is not None else None,
         error.message if error is not None and error.message else None,
         request_id,
         event_time,
-        caller.account_id,
+        recipient_account_id,
     )
 
 
