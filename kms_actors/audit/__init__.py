@@ -10,10 +10,10 @@ How it is built:
 - ``_chain``: the hash chain ``hash_n = SHA-256(hash_{n-1} || event_json_n)`` and checkpoints
   signed by the HSM (``kms_actors.hsm.checkpoint_signer``).
 - ``_log``: ``open_audit_log`` / ``AuditLog``, what the service records through: it sends
-  each event to the audit writer process (``_writer_process``, over ``_pipe``) and, by
-  default, answers only once the writer reports it committed; failing closed; supervising the
-  process (restarted and resent what it had not confirmed if it dies; ``_process`` starts
-  and stops it).
+  each event to the audit writer process (``_writer_process``, over ``_pipe``; ``_outbox``
+  frames the events and keeps them until confirmed) and, by default, answers only once the
+  writer reports it committed; failing closed; supervising the process (``_link``: restarted,
+  and resent what it had not confirmed, if it dies; ``_process`` starts and stops it).
 - ``_writer``: ``AuditWriter``, which that process runs (``open_audit_writer`` runs it
   in-process): group commit (one INSERT, one transaction and one fsync per batch), ``_head``
   chains each batch onto the head and decides its checkpoint.

@@ -10,12 +10,10 @@ and the fsync) is paid in the writer process, on the other core, not on the even
 answers requests (in-process, building and writing events took more CPU than answering the
 requests: ``bench/README.md``).
 
-On the service's side an event costs: one struct, one MessagePack encoding onto a buffer, and
-(durable mode) one wake-up when its frame is confirmed. A sender task writes whatever is in the
-buffer as one frame each time it runs (one system call: ``_pipe.FramePipe``), so events from
-requests answered in the same loop turn travel together, while at most a few frames are
-unconfirmed; callers of a frame wait on one event for the frame. What remains is the wait
-itself: a durable caller is suspended once more than an unaudited one, and waits for a commit.
+On the service's side an event costs: one struct, one MessagePack encoding onto the frame in
+the making (``_outbox``), and (durable mode) one wake-up when its frame is confirmed. A sender
+task sends that frame each time it runs (one system call: ``_pipe.FramePipe``), while at most a
+few frames are unconfirmed; callers of a frame wait on one event for the frame.
 
 ``record_deferred(item, deliver)`` is the same without a waiting caller: it queues the event at
 once and calls ``deliver(committed)`` when its frame is confirmed (or the log fails). The key
@@ -29,9 +27,8 @@ first write that succeeds commits the kept events and ``record`` works again. Re
 refused at once (``ensure_healthy``) are not run, so they leave no event.
 
 Supervised: if the writer process dies, it is started again (after ``retry_interval``) and
-sent every event it was sent but had not confirmed; those its predecessor had committed are
-recognised by event id and not stored twice. The checkpoint key never leaves this process: the
-writer asks for each signature over the pipe (``_pipe``).
+takes over every event its predecessor had not confirmed (``_link``). The checkpoint key never
+leaves this process: the writer asks for each signature over the pipe.
 """
 
 from __future__ import annotations
@@ -45,50 +42,25 @@ from typing import Literal
 
 import anyio
 import anyio.abc
-import msgspec
 
 from kms_actors.audit._event import AuditEvent, CallCapture
+from kms_actors.audit._link import WriterLink
+from kms_actors.audit._outbox import Outbox
 from kms_actors.audit._pipe import (
     CLOSE,
-    CLOSED,
-    PROGRESS,
-    REPLAY,
-    SIGN,
-    SIGNED,
     Hello,
     Progress,
-    ReadyEvent,
-    Signed,
-    SignRequest,
-    encoder,
-    events_buffer,
     frame,
-    seal_events,
 )
-from kms_actors.audit._process import WriterProcess, start_writer
 from kms_actors.domain.clock import Clock, SystemClock
-from kms_actors.domain.identifiers import UuidSequence
 from kms_actors.errors import KMSInternalException
 from kms_actors.hsm import CheckpointSigner
 from kms_actors.store import AuditStore, open_audit_store
 
 log = logging.getLogger("kms_actors.audit")
 
-_KIND_OFFSET = 4  # where a frame's kind byte is
 _FRAMES_IN_FLIGHT = 4  # frames sent and not yet confirmed, at most (see ``_send_loop``)
 _CLOSE_TIMEOUT = 60.0  # seconds for the writer to commit what is queued and exit
-
-
-class _Frame:
-    """A frame of events sent to (or being sent to) the writer, kept until it confirms them."""
-
-    __slots__ = ("data", "end", "event", "start")
-
-    def __init__(self, start: int, end: int, data: bytearray, event: anyio.Event | None) -> None:
-        self.start = start
-        self.end = end
-        self.data = data
-        self.event = event  # set when the frame is done (or the log fails); None if unwatched
 
 
 class AuditLog:
@@ -111,35 +83,21 @@ class AuditLog:
     ) -> None:
         self.store = store
         self.durable = durable
-        self._signer = signer
-        self._hello = hello
-        self._ids = UuidSequence()  # only its prefix: event ``i`` is its (i + 1)-th id
         self._max_backlog = max_backlog
         self._retry_interval = retry_interval
-        self._encode_into = encoder.encode_into
-        # Events are numbered in the order they are queued. ``_buffer`` holds the encoded
-        # events from ``_buffer_start`` on, not yet handed to the sender; ``_frames`` those
-        # sent (or being sent) and not yet confirmed, oldest first; events before ``_done``
-        # are confirmed (committed, or in ``_bad``: unbuildable).
-        self._buffer = events_buffer()
-        self._buffer_start = 0
-        self._queued = 0
+        # Events are numbered in the order they are queued (``_outbox``); those before
+        # ``_done`` are confirmed (committed, or in ``_bad``: unbuildable).
+        self._outbox = Outbox()
+        self._link = WriterLink(hello, signer, self._outbox, self._report)
         self._done = 0
         self._bad: set[int] = set()
-        self._frames: collections.deque[_Frame] = collections.deque()
         # (event number, deliver) of ``record_deferred`` events not confirmed yet, in order.
         self._deferred: collections.deque[tuple[int, Callable[[bool], None]]] = collections.deque()
-        self._next: anyio.Event | None = None  # callers whose event is in ``_buffer``
         self._progress: anyio.Event | None = None  # set on every report and failure
         self._fail_mark = 0  # waiters for unconfirmed events before it are answered: failed
         self._failure: str | None = None
         self._wake = anyio.Event()  # wakes the idle sender
         self._sender_idle = False
-        self._connected = anyio.Event()  # set while a writer process takes frames
-        self._writer: WriterProcess | None = None
-        self._base = 0  # the event number of the current writer process's position 0
-        self._totals = Progress(done=0)  # of the writer processes before the current one
-        self._current = Progress(done=0)
         self._closing = False
         self._closed = False
         self.restarts = 0
@@ -155,27 +113,27 @@ class AuditLog:
     @property
     def pid(self) -> int | None:
         """The writer process's id (None while it is not running)."""
-        return self._writer.process.pid if self._writer is not None else None
+        return self._link.pid
 
     @property
     def committed(self) -> int:
         """How many records the writer processes committed."""
-        return self._totals.committed + self._current.committed
+        return self._link.committed
 
     @property
     def batches(self) -> int:
         """How many transactions the writer processes committed records in."""
-        return self._totals.batches + self._current.batches
+        return self._link.batches
 
     @property
     def checkpoints(self) -> int:
         """How many signed checkpoints the writer processes stored."""
-        return self._totals.checkpoints + self._current.checkpoints
+        return self._link.checkpoints
 
     @property
     def deferrable(self) -> bool:
         """Whether to use ``record_deferred`` now: durable mode, and room in the backlog."""
-        return self.durable and self._queued - self._done < self._max_backlog
+        return self.durable and self._outbox.queued - self._done < self._max_backlog
 
     def ensure_healthy(self) -> None:
         """Raise unless events can be recorded now (check before running a request).
@@ -195,14 +153,15 @@ class AuditLog:
         Raises:
             KMSInternalException: the audit log cannot be written (fail closed) or is closed.
         """
-        while self._queued - self._done >= self._max_backlog and self.healthy:
+        while self._outbox.queued - self._done >= self._max_backlog and self.healthy:
             await self._wait_progress()
         index = self._put(item)
         if not self.durable:
             return
-        if self._next is None:
-            self._next = anyio.Event()
-        await self._next.wait()  # one wake-up normally: when the event's frame is confirmed
+        waiting = self._outbox.waiting
+        if waiting is None:
+            waiting = self._outbox.waiting = anyio.Event()
+        await waiting.wait()  # one wake-up normally: when the event's frame is confirmed
         while True:
             if index < self._done:
                 if index in self._bad:
@@ -220,7 +179,7 @@ class AuditLog:
             KMSInternalException: the audit log cannot be written, is closed, or already has
                 ``max_backlog`` events unconfirmed.
         """
-        if self._queued - self._done >= self._max_backlog:
+        if self._outbox.queued - self._done >= self._max_backlog:
             raise KMSInternalException()
         self._put(item)
 
@@ -246,7 +205,7 @@ class AuditLog:
         Raises:
             KMSInternalException: the audit log cannot be written or is closed.
         """
-        target = self._queued
+        target = self._outbox.queued
         while self._done < target:
             self.ensure_healthy()
             await self._wait_progress()
@@ -258,7 +217,7 @@ class AuditLog:
             raise KMSInternalException()
         if self._failure is not None:
             # Keep the event for when writes work again, but fail the request now.
-            if self._queued - self._done < self._max_backlog:
+            if self._outbox.queued - self._done < self._max_backlog:
                 self._append(item)
             else:
                 self.lost += 1
@@ -267,18 +226,8 @@ class AuditLog:
         return self._append(item)
 
     def _append(self, item: CallCapture | AuditEvent) -> int:
-        buffer = self._buffer
-        size = len(buffer)
-        try:
-            self._encode_into(
-                item if isinstance(item, CallCapture) else ReadyEvent(item), buffer, -1
-            )
-        except Exception:
-            del buffer[size:]
-            raise
-        index = self._queued
-        self._queued = index + 1
-        if len(self._frames) < _FRAMES_IN_FLIGHT:
+        index = self._outbox.append(item)
+        if len(self._outbox.frames) < _FRAMES_IN_FLIGHT:
             self._wake_sender()
         return index
 
@@ -300,24 +249,16 @@ class AuditLog:
             # everything it has each time, so more frames would not commit anything sooner,
             # they would only cost more system calls and reports on both sides (measured with
             # bench/bench_audit.py: 4 beats 1, 2 and 64).
-            while self._queued == self._buffer_start or len(self._frames) >= _FRAMES_IN_FLIGHT:
+            outbox = self._outbox
+            while not outbox.unsent or len(outbox.frames) >= _FRAMES_IN_FLIGHT:
                 self._sender_idle = True
                 await self._wake.wait()
                 self._wake = anyio.Event()
-            writer = self._writer
+            writer = self._link.writer
             if writer is None:
-                await self._connected.wait()
+                await self._link.connected.wait()
                 continue
-            writer.pipe.send(self._take_frame())
-
-    def _take_frame(self) -> bytearray:
-        """Move the buffered events into a frame, and return its bytes."""
-        data = seal_events(self._buffer, self._queued - self._buffer_start)
-        self._frames.append(_Frame(self._buffer_start, self._queued, data, self._next))
-        self._next = None
-        self._buffer = events_buffer()
-        self._buffer_start = self._queued
-        return data
+            writer.pipe.send(outbox.take_frame())
 
     def _wake_sender(self) -> None:
         if self._sender_idle:
@@ -326,41 +267,23 @@ class AuditLog:
 
     # --- the writer process ------------------------------------------------------------------
 
-    async def _start(self) -> None:
-        """Start a writer process, wait until it is ready, replay what it must take over.
-
-        Raises:
-            WriterProcessError: the process could not open the audit log.
-        """
-        # The new process numbers from the oldest event not confirmed by its predecessor.
-        base = self._frames[0].start if self._frames else self._buffer_start
-        hello = msgspec.structs.replace(
-            self._hello, event_id_prefix=self._ids.prefix, first_number=base + 1
-        )
-        writer = await start_writer(hello)
-        self._writer = writer
-        self._base = base
-        for sent in self._frames:
-            sent.data[_KIND_OFFSET] = REPLAY
-            writer.pipe.send(sent.data)
-        self._connected.set()
-
     async def _run(self) -> None:
         """Read the writer's reports; start it again whenever it dies."""
         while True:
-            writer = self._writer
+            writer = self._link.writer
             if writer is not None:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(writer.pipe.drain, name="audit-pipe-drain")
-                    await self._serve(writer)
+                    await self._link.serve(writer)
                     tg.cancel_scope.cancel()
                 if self._closing:
                     return
-                self._lost_writer(writer)
+                self._link.lost()
+                self._fail(f"audit writer process {writer.process.pid} exited")
                 await writer.stop()
             await anyio.sleep(self._retry_interval)
             try:
-                await self._start()
+                await self._link.start()
                 self.restarts += 1
                 log.warning("audit writer process started again (pid %s)", self.pid)
                 # Requests may run again: the new writer reports a failing write itself.
@@ -369,22 +292,7 @@ class AuditLog:
             except Exception:
                 log.exception("the audit writer process could not be started again")
 
-    async def _serve(self, writer: WriterProcess) -> None:
-        def handle(kind: int, body: memoryview) -> None:
-            if kind in (PROGRESS, CLOSED):
-                self._report(msgspec.msgpack.decode(body, type=Progress))
-            elif kind == SIGN:
-                request = msgspec.msgpack.decode(body, type=SignRequest)
-                signature = self._signer.sign(request.message)
-                writer.pipe.send(frame(SIGNED, Signed(request.number, signature)))
-            else:
-                log.error("audit writer sent an unexpected frame (kind %d)", kind)
-
-        await writer.serve(handle)
-
-    def _report(self, progress: Progress) -> None:
-        self._current = progress
-        base = self._base
+    def _report(self, progress: Progress, base: int) -> None:
         for position in progress.bad:
             index = base + position
             if index >= self._done:
@@ -392,11 +300,7 @@ class AuditLog:
         done = base + progress.done
         if done > self._done:
             self._done = done
-            frames = self._frames
-            while frames and frames[0].end <= done:
-                event = frames.popleft().event
-                if event is not None:
-                    event.set()
+            self._outbox.confirm(done)
             deferred = self._deferred
             while deferred and deferred[0][0] < done:
                 index, deliver = deferred.popleft()
@@ -405,11 +309,11 @@ class AuditLog:
                     deliver(False)
                 else:
                     deliver(True)
-            if self._queued > self._buffer_start and len(frames) < _FRAMES_IN_FLIGHT:
+            if self._outbox.unsent and len(self._outbox.frames) < _FRAMES_IN_FLIGHT:
                 self._wake_sender()
         if progress.failing:
             self._fail("audit log writes fail")
-        elif self._failure is not None and self._writer is not None:
+        elif self._failure is not None and self._link.writer is not None:
             log.warning("audit log writes again")
             self._failure = None
         self._woken()
@@ -423,54 +327,35 @@ class AuditLog:
 
     def _answer_all(self) -> None:
         """Wake every waiting caller; those whose event is unconfirmed get a failure."""
-        self._fail_mark = self._queued
+        self._fail_mark = self._outbox.queued
         deferred, self._deferred = self._deferred, collections.deque()
         for _index, deliver in deferred:
             deliver(False)  # confirmed ones were delivered as they were confirmed
-        for sent in self._frames:
-            if sent.event is not None:
-                sent.event.set()
-                sent.event = None
-        if self._next is not None:
-            self._next.set()
-            self._next = None
+        self._outbox.wake_all()
         self._woken()
-
-    def _lost_writer(self, writer: WriterProcess) -> None:
-        self._connected = anyio.Event()
-        self._writer = None
-        self._totals = Progress(
-            done=0,
-            batches=self.batches,
-            committed=self.committed,
-            checkpoints=self.checkpoints,
-            lost=self._totals.lost + self._current.lost,
-        )
-        self._current = Progress(done=0)
-        self._fail(f"audit writer process {writer.process.pid} exited")
 
     # --- closing -----------------------------------------------------------------------------
 
     async def _close(self) -> None:
         """Send what is queued, have the writer commit it and sign the head, and stop it."""
         self._closing = True
-        if self._writer is None:
+        if self._link.writer is None:
             with contextlib.suppress(Exception):  # one last attempt
-                await self._start()
-        writer = self._writer
+                await self._link.start()
+        writer = self._link.writer
         if writer is not None:
-            if self._queued > self._buffer_start:
-                writer.pipe.send(self._take_frame())
+            if self._outbox.unsent:
+                writer.pipe.send(self._outbox.take_frame())
             writer.pipe.send(frame(CLOSE))
             with anyio.move_on_after(_CLOSE_TIMEOUT) as waiting:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(writer.pipe.drain, name="audit-pipe-drain")
-                    await self._serve(writer)
+                    await self._link.serve(writer)
                     tg.cancel_scope.cancel()
             if waiting.cancelled_caught:
                 log.error("the audit writer process did not finish closing in time")
             await writer.stop()
-        unwritten = self._queued - self._done
+        unwritten = self._outbox.queued - self._done
         self._closed = True
         if unwritten:
             self.lost += unwritten
@@ -541,7 +426,7 @@ async def open_audit_log(
             max_backlog=max_backlog,
             retry_interval=retry_interval,
         )
-        await audit._start()
+        await audit._link.start()
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(audit._run, name="audit-writer-supervisor")
