@@ -22,6 +22,7 @@ from kms_actors.audit import (
 )
 from kms_actors.audit._event import parse_event_time
 from kms_actors.errors import DisabledException
+from kms_actors.ops._deferred import FUSED_OPERATIONS
 
 from .audit_support import ACCOUNT, ALICE, KEY_ARN, KEY_ID, REGION, START, caller, event
 
@@ -250,11 +251,10 @@ def test_read_only_as_cloudtrail_marks_it(operation: str, read_only: bool) -> No
 
 
 @pytest.mark.parametrize("failed", [False, True], ids=["succeeded", "failed"])
-@pytest.mark.parametrize(
-    "operation", ["Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext"]
-)
+@pytest.mark.parametrize("operation", sorted(FUSED_OPERATIONS))
 def test_the_read_only_capture_is_the_general_capture(operation: str, failed: bool) -> None:
-    """The fused operations' shortcut must capture exactly what ``capture_call`` does."""
+    """The fused operations' shortcut must capture exactly what ``capture_call`` does (so
+    every fused operation must be read-only: a mutation's capture has response elements)."""
     who = msgspec.structs.replace(caller(), user_id="AIDAALICE")
     params = {"KeyId": KEY_ID, "EncryptionContext": {"app": "billing"}, "Plaintext": "c2VjcmV0"}
     error = DisabledException(f"{KEY_ARN} is disabled.") if failed else None
