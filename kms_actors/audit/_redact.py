@@ -315,8 +315,10 @@ def redact_request(
     return kept or None
 
 
-# Per operation and request struct: each allowed member's attribute, CloudTrail name and check.
-_StructPlan = tuple[tuple[str, str, Callable[[object], object]], ...]
+# Per operation and request struct: each allowed member's attribute, CloudTrail name, check, and
+# whether a plain scalar passes the check unchanged (then it is kept without calling it).
+_StructPlan = tuple[tuple[str, str, Callable[[object], object], bool], ...]
+_PLAIN_SCALARS = frozenset({str, bool, int, float})
 
 
 @functools.cache
@@ -324,7 +326,7 @@ def _struct_plan(operation: str, struct: type[msgspec.Struct]) -> _StructPlan:
     """Return the plan of ``operation`` for requests decoded as ``struct`` (one per pair)."""
     attributes = {field.encode_name: field.name for field in msgspec.structs.fields(struct)}
     return tuple(
-        (attributes[name], cloudtrail_name, clean)
+        (attributes[name], cloudtrail_name, clean, clean is _value)
         for name, cloudtrail_name, clean in _PLANS.get(operation, _UNKNOWN_PLAN)
         if name in attributes
     )
@@ -333,9 +335,12 @@ def _struct_plan(operation: str, struct: type[msgspec.Struct]) -> _StructPlan:
 def _redact_struct(operation: str, request: msgspec.Struct) -> dict[str, Any] | None:
     """``redact_request`` of a decoded request: reads only the allowlisted members, once."""
     kept: dict[str, Any] = {}
-    for attribute, cloudtrail_name, clean in _struct_plan(operation, type(request)):
+    for attribute, cloudtrail_name, clean, scalar_passes in _struct_plan(operation, type(request)):
         value = getattr(request, attribute)
         if value is msgspec.UNSET:
+            continue
+        if scalar_passes and type(value) in _PLAIN_SCALARS:
+            kept[cloudtrail_name] = value  # what ``_value`` returns for it
             continue
         if isinstance(value, msgspec.Struct | list):
             value = msgspec.to_builtins(value)  # tags, grant constraints: small, and rare

@@ -7,6 +7,7 @@ import pathlib
 import string
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -273,3 +274,16 @@ def test_a_decoded_request_is_redacted_like_its_json(operation: str) -> None:
     assert from_struct == redact_request(operation, json.loads(body))
     assert from_struct  # something was kept
     assert "c2VjcmV0" not in json.dumps(from_struct) and "token" not in json.dumps(from_struct)
+
+
+def test_a_struct_built_with_wrong_types_is_redacted_like_a_mapping() -> None:
+    """A request struct is not validated when built in code: its members get the same checks
+    (a blob as the key id, a string as the context are dropped; scalars are kept as they are).
+    """
+    request = kms_actors.wire.decode_json_request("Encrypt", b'{"KeyId": "k", "Plaintext": "AA=="}')
+    wrong = msgspec.structs.replace(
+        request, key_id=b"\x01\x02", encryption_context="app=billing", dry_run=1
+    )
+    as_mapping = {"KeyId": b"\x01\x02", "EncryptionContext": "app=billing", "DryRun": 1}
+    assert redact_request("Encrypt", wrong) == redact_request("Encrypt", as_mapping)
+    assert redact_request("Encrypt", wrong) == {"dryRun": 1}
