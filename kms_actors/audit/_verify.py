@@ -16,9 +16,9 @@ the prune anchor) and stops at the first problem, naming its seq:
 What it cannot see: records after the newest checkpoint that were rewritten and rehashed, or
 removed together with any checkpoint vouching for them (the writer signs a checkpoint at
 least every ``checkpoint_interval`` seconds and when it closes; keep ``last_checkpoint_seq``
-of a report elsewhere if that window matters); and the resource index (``audit_resources``),
-which is not checked: a doctored entry there can hide an event from lookups by key, never
-from this walk.
+of a report elsewhere if that window matters); and the lookup index (``audit_index`` and
+``audit_batches``), which is not checked: a doctored entry there can hide an event from
+lookups by key, event id or time, never from this walk.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ keeps what the audit layer computed: each record's exact JSON bytes, its place i
 (``seq``, ``prev_hash``, ``hash``), a few copied fields to query by and the names it is found
 under by resource. It checks the chain's continuity when appending (against the head it last
 wrote or read; another writer's records take the next ``seq``, so two writers cannot fork the
-chain) but never hashes or signs anything. A batch is one INSERT (``_audit_migrations``).
+chain) but never hashes or signs anything. A batch is one transaction of three INSERTs: its
+records, its seq range and time span, its names (``_audit_migrations``); the indexes are per
+batch and queries check the records in the ranges they give (``_audit_query``).
 
 Besides the records there are signed checkpoints, and after a prune an anchor: the signed
 ``(seq, hash)`` of the last pruned record, from which the chain resumes.
@@ -28,14 +30,15 @@ from kms_actors.domain.clock import Clock, SystemClock
 from kms_actors.store._audit_migrations import (
     CHECKPOINT_COLUMNS,
     COLUMNS,
-    DELETE_RESOURCES,
     INSERT_CHECKPOINT,
+    PRUNE_BATCHES,
+    PRUNE_INDEX,
     RECORD_COLUMNS,
     UPSERT_ANCHOR,
+    batch_inserts,
     migrate_audit,
-    query_sql,
-    record_inserts,
 )
+from kms_actors.store._audit_query import CUT_SEQ, query_sql
 from kms_actors.store._db import Connection, Database, Params, Row, connect
 from kms_actors.store._errors import StoreError
 
@@ -114,6 +117,9 @@ _PREV, _HASH = _FIELDS.index("prev_hash"), _FIELDS.index("hash")
 # resource names as a JSON array (text; None when it has none).
 RecordRow = tuple[object, ...]
 
+# A row that takes a key another writer's batch holds: the chain moved on under this store.
+_CHAIN_KEYS = ("audit_records.seq", "audit_batches.first_seq", "audit_index.name")
+
 
 def _record(row: Row) -> AuditRecord:
     values = dict(zip(_FIELDS, row, strict=True))
@@ -153,8 +159,7 @@ class AuditStore:
     """Audit records, checkpoints and the prune anchor in one SQLite database.
 
     Every write method has committed before it returns; ``append`` writes a whole batch (and
-    its checkpoint) in one transaction, so one fsync covers the batch. Without a checkpoint
-    the batch is a single statement, which SQLite runs as a transaction of its own.
+    its checkpoint) in one transaction, so one fsync covers the batch.
     """
 
     def __init__(self, db: Database, path: pathlib.Path, schema_version: int) -> None:
@@ -188,22 +193,21 @@ class AuditStore:
             AuditChainConflict: as ``append``.
         """
         head, self._head = self._head, None  # unknown until this commits
-        statements = record_inserts(rows) if rows else []
+        if head is not None:
+            _check_links(rows, head)
+        statements = batch_inserts(rows) if rows else []
         try:
-            if head is not None and checkpoint is None and len(statements) == 1:
-                _check_links(rows, head)
-                # One statement outside a transaction is a transaction of its own: committed
-                # (and synced) before it returns, or not written at all.
-                await self._db.fetch(*statements[0])
-            else:
-                async with self._db.transaction() as conn:
-                    _check_links(rows, head if head is not None else await _head(conn))
-                    for sql, params in statements:
-                        await conn.execute(sql, params)
-                    if checkpoint is not None:
-                        await self._insert_checkpoint(conn, checkpoint)
+            async with self._db.transaction() as conn:
+                if head is None:
+                    _check_links(rows, await _head(conn))
+                # The records first: a stale head shows as their seq taken.
+                for sql, params in statements:
+                    await conn.execute(sql, params)
+                if checkpoint is not None:
+                    await self._insert_checkpoint(conn, checkpoint)
         except sqlite3.IntegrityError as exc:
-            if "audit_records.seq" not in str(exc):
+            message = str(exc)
+            if not message.startswith("UNIQUE") or not any(k in message for k in _CHAIN_KEYS):
                 raise
             raise AuditChainConflict("another writer has extended the chain") from exc
         if rows:
@@ -314,10 +318,8 @@ class AuditStore:
         are pruned in chain order even if their times are not monotonic.
         """
         async with self._db.reading() as conn:
-            rows = await conn.execute(
-                "SELECT min(seq) FROM audit_records WHERE event_time >= ?", (before_time,)
-            )
-            if rows[0][0] is not None:
+            rows = await conn.execute(CUT_SEQ, (before_time,))
+            if rows:
                 return int(rows[0][0]) - 1
             head = await _head(conn)
         return head[0] if head is not None else 0
@@ -325,8 +327,9 @@ class AuditStore:
     async def prune(self, anchor: Checkpoint, *, tracking_start: float) -> int:
         """Delete records ``seq <= anchor.seq`` and keep ``anchor`` to resume the chain.
 
-        Checkpoints up to the anchor go too. ``tracking_start`` (epoch seconds) is when the
-        remaining history begins. Returns how many records were deleted.
+        Checkpoints up to the anchor go too, and so do the batches (and their index entries)
+        that end at or below it. ``tracking_start`` (epoch seconds) is when the remaining
+        history begins. Returns how many records were deleted.
 
         Raises:
             AuditChainConflict: no stored record has the anchor's seq and hash.
@@ -338,8 +341,8 @@ class AuditStore:
             count = await conn.execute(
                 "SELECT count(*) FROM audit_records WHERE seq <= ?", (anchor.seq,)
             )
-            # A record's index entries are found through its own list of names.
-            await conn.execute(DELETE_RESOURCES, (anchor.seq,))
+            await conn.execute(PRUNE_INDEX, (anchor.seq,))
+            await conn.execute(PRUNE_BATCHES, (anchor.seq,))
             for table in ("audit_checkpoints", "audit_records"):
                 # Table names are constants of this loop.
                 await conn.execute(f"DELETE FROM {table} WHERE seq <= ?", (anchor.seq,))  # noqa: S608

@@ -26,7 +26,7 @@ from kms_actors.store import (
     StoreVersionError,
     open_audit_store,
 )
-from kms_actors.store._audit_migrations import _V1, RECORD_COLUMNS
+from kms_actors.store._audit_migrations import _V1, RECORD_COLUMNS, latest_version
 from kms_actors.store._migrations import split_statements
 
 from .audit_support import BOB, KEY_ARN, KEY_ID, OTHER_KEY_ARN, START, caller, event
@@ -56,7 +56,7 @@ async def test_own_file_private_and_wal(store: AuditStore, data_dir: pathlib.Pat
     assert store.path == data_dir / AUDIT_DATABASE_NAME
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
-    assert store.schema_version == 2
+    assert store.schema_version == latest_version() == 3
     rows = await store.execute_for_tests("PRAGMA journal_mode")
     assert rows[0][0] == "wal"
 
@@ -232,11 +232,14 @@ async def test_a_second_writer_is_caught(data_dir: pathlib.Path, clock: FakeCloc
 
 async def test_prune_drops_the_index_entries(store: AuditStore) -> None:
     records = chained([event(n) for n in range(4)])
-    await store.append(records)
+    for record in records:  # one batch each
+        await store.append([record])
     anchor = Checkpoint(seq=2, hash=records[1].hash, signature=b"a" * 32, created=START)
     assert await store.prune(anchor, tracking_start=START + 2) == 2
-    rows = await store.execute_for_tests("SELECT name, seq FROM audit_resources ORDER BY seq")
-    assert sorted({seq for _, seq in rows}) == [3, 4]
+    rows = await store.execute_for_tests("SELECT first_seq, last_seq FROM audit_index")
+    assert sorted(set(rows)) == [(3, 3), (4, 4)]
+    rows = await store.execute_for_tests("SELECT first_seq, last_seq FROM audit_batches")
+    assert sorted(rows) == [(3, 3), (4, 4)]
 
 
 async def test_version_1_databases_are_upgraded(data_dir: pathlib.Path, clock: FakeClock) -> None:
@@ -255,7 +258,7 @@ async def test_version_1_databases_are_upgraded(data_dir: pathlib.Path, clock: F
                 conn.execute("INSERT INTO audit_resources VALUES (?, ?)", (name, record.seq))
         conn.execute("INSERT INTO audit_meta VALUES ('created', ?)", (START,))
     async with open_audit_store(data_dir, clock=clock) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == 3
         assert [r.seq for r in await store.query(AuditFilter(resource=KEY_ID), limit=5)] == [1]
         assert [r.seq for r in await store.query(AuditFilter(resource=OTHER_KEY_ARN))] == [2]
         (names,) = (
@@ -265,8 +268,12 @@ async def test_version_1_databases_are_upgraded(data_dir: pathlib.Path, clock: F
         await store.append(chained([event(3)], head=(3, records[-1].hash)))
         anchor = Checkpoint(seq=2, hash=records[1].hash, signature=b"a" * 32, created=START)
         assert await store.prune(anchor, tracking_start=START) == 2
-        remaining = await store.execute_for_tests("SELECT DISTINCT seq FROM audit_resources")
-        assert sorted(seq for (seq,) in remaining) == [4]
+        # Versions 1 and 2 records became one range (1..3); pruning keeps it, as it straddles
+        # the anchor, and the lookups find only the records left.
+        remaining = await store.execute_for_tests("SELECT first_seq, last_seq FROM audit_batches")
+        assert sorted(remaining) == [(1, 3), (4, 4)]
+        found = await store.query(AuditFilter(resource=KEY_ID), limit=5)
+        assert [r.seq for r in found] == [4]
 
 
 def test_the_record_shape_matches_the_schema() -> None:
