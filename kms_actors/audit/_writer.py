@@ -17,9 +17,14 @@ checkpoint signer; in the writer process, a request to the service that holds it
 How a batch is written (measured with ``bench/bench_audit.py``):
 
 - SQLite runs on its own thread, which needs the GIL to start and finish each statement; one
-  statement per batch keeps those hand-overs to two. When the writer starts from idle with
-  many events queued it commits the first half alone, so those callers work while the second
-  half is written (about 6% more throughput under steady load than one big batch).
+  statement per batch keeps those hand-overs to two.
+- A burst is cut in two: a batch of at least ``_SPLIT_MIN`` events and at least twice the
+  previous batch commits its first half alone, so that those callers work while the second
+  half is written. Callers then come in two waves, one working while the other's events are
+  written, and each later batch is a wave, not cut again. (Cutting every batch that found
+  the writer idle, as before, cut the waves again whenever the writer was a little ahead,
+  until they were small and the writer the bottleneck: Encrypt with 64 embedded callers went
+  from ~31k to ~36k/s with this rule, and batches from ~16 events to 32.)
 
 Relaxed mode (``durable=False``) returns as soon as the event is queued; the writer commits it
 in the background and everything queued is flushed when the log closes.
@@ -66,7 +71,7 @@ log = logging.getLogger("kms_actors.audit")
 Sign = Callable[[bytes], Awaitable[bytes | None]]
 
 
-# Starting from idle with at least this many events queued, the first batch takes half.
+# A batch of at least this many events, and twice the previous batch, takes only half.
 _SPLIT_MIN = 8
 
 
@@ -100,6 +105,7 @@ class AuditWriter:
         self._retry_interval = retry_interval
         self._composer = Composer()
         self._pending: list[Composed] = []
+        self._last_batch = 0  # the size of the batch written last (see the module docstring)
         # Events are numbered in queue order. Those before ``_written`` are committed, those
         # before ``_cut`` are committed or in the batch being written; callers waiting for
         # an event in that batch wait on ``_in_flight``, the others on ``_open``.
@@ -255,15 +261,14 @@ class AuditWriter:
 
     async def _run(self) -> None:
         while True:
-            cold = False
             if not self._pending and not self._chain.checkpoint_due:
                 self._idle = True
                 await self._wake.wait()
                 self._wake = anyio.Event()
-                self._idle, cold = False, True
+                self._idle = False
             # Shielded: a batch in flight is committed and answered even during shutdown.
             with anyio.CancelScope(shield=True):
-                await self._flush(cold=cold)
+                await self._flush()
             if self._failure is not None:
                 await self._clock.sleep_until(self._clock.now() + self._retry_interval)
 
@@ -279,12 +284,12 @@ class AuditWriter:
             self._timer_wake = anyio.Event()
             await self._timer_wake.wait()
 
-    async def _flush(self, *, cold: bool) -> None:
+    async def _flush(self, *, whole: bool = False) -> None:
         while self._pending or self._chain.checkpoint_due:
             size = min(len(self._pending), self._max_batch)
-            if cold and size >= _SPLIT_MIN:
-                size = (size + 1) // 2  # see the module docstring
-            cold = False
+            if not whole and size >= max(_SPLIT_MIN, 2 * self._last_batch):
+                size = (size + 1) // 2  # a burst: see the module docstring
+            self._last_batch = size
             items = self._pending[:size]
             del self._pending[:size]
             self._cut += size
@@ -380,7 +385,7 @@ class AuditWriter:
         self._closing = True
         self._chain.checkpoint_due = True  # the final checkpoint covers the head
         self._failure = None  # one last attempt, even after failures
-        await self._flush(cold=False)
+        await self._flush(whole=True)
         unwritten = len(self._pending)
         self._closed = True
         if unwritten:

@@ -372,6 +372,29 @@ async def test_a_burst_from_idle_is_split_and_everyone_answered(
         assert (await verify_chain(log.store, signer)).ok
 
 
+async def test_a_wave_no_larger_than_the_last_batch_is_not_split(
+    data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
+) -> None:
+    """Bursts are cut in two, but the waves of callers that follow are written whole: cutting
+    them again each time would shrink the batches until the writer could not keep up."""
+
+    async def burst(size: int, first: int) -> int:
+        """Queue ``size`` events at once, wait until they are written; return the batches."""
+        before = log.batches
+        for number in range(first, first + size):
+            log.record_nowait(event(number))
+        await log.flush()
+        return log.batches - before
+
+    async with open_audit_writer(data_dir, signer, clock=clock) as log:
+        assert await burst(64, 0) == 2  # 32 and 32
+        assert await burst(32, 64) == 1  # a wave like the last batch
+        assert await burst(20, 96) == 1
+        assert await burst(48, 116) == 2  # more than twice the last batch: a burst again
+        assert log.committed == 164
+        assert (await verify_chain(log.store, signer)).ok
+
+
 async def test_an_event_that_cannot_be_built_fails_alone(
     data_dir: pathlib.Path, signer: CheckpointSigner, clock: FakeClock
 ) -> None:
