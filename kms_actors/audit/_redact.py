@@ -218,7 +218,9 @@ def _string_map(value: object) -> object:
     if type(value) is not dict and not isinstance(value, Mapping):
         return _DROP
     for k, v in value.items():
-        if not isinstance(k, str) or not isinstance(v, str):
+        if (type(k) is not str and not isinstance(k, str)) or (
+            type(v) is not str and not isinstance(v, str)
+        ):
             return _DROP
     return dict(value)
 
@@ -280,12 +282,19 @@ def _cleaner(name: str) -> Callable[[object], object]:
     return _value
 
 
-# Per operation: each allowed member's wire name, CloudTrail name and the check it must pass.
-_Plan = tuple[tuple[str, str, Callable[[object], object]], ...]
+# Per operation: each allowed member's wire name, CloudTrail name, the check it must pass,
+# and whether a plain scalar passes that check unchanged (then it is kept without calling it:
+# this is on the path of every Encrypt and Decrypt in durable mode).
+_Plan = tuple[tuple[str, str, Callable[[object], object], bool], ...]
+_PLAIN_SCALARS = frozenset({str, bool, int, float})
 
 
 def _plan(names: tuple[str, ...]) -> _Plan:
-    return tuple((name, camel(name), _cleaner(name)) for name in (*names, *_ANY_OPERATION))
+    return tuple(
+        (name, camel(name), clean, clean is _value)
+        for name in (*names, *_ANY_OPERATION)
+        for clean in (_cleaner(name),)
+    )
 
 
 _PLANS = {operation: _plan(names) for operation, names in _REQUEST.items()}
@@ -307,18 +316,18 @@ def redact_request(
     if isinstance(params, msgspec.Struct):
         return _redact_struct(operation, params)
     kept: dict[str, Any] = {}
-    for name, cloudtrail_name, clean in _PLANS.get(operation, _UNKNOWN_PLAN):
+    for name, cloudtrail_name, clean, scalar_passes in _PLANS.get(operation, _UNKNOWN_PLAN):
         if name in params:
-            value = clean(params[name])
-            if value is not _DROP:
+            value = params[name]
+            if scalar_passes and type(value) in _PLAIN_SCALARS:
+                kept[cloudtrail_name] = value  # what ``_value`` returns for it
+            elif (value := clean(value)) is not _DROP:
                 kept[cloudtrail_name] = value
     return kept or None
 
 
-# Per operation and request struct: each allowed member's attribute, CloudTrail name, check, and
-# whether a plain scalar passes the check unchanged (then it is kept without calling it).
+# Per operation and request struct: as ``_Plan``, with each member's attribute name.
 _StructPlan = tuple[tuple[str, str, Callable[[object], object], bool], ...]
-_PLAIN_SCALARS = frozenset({str, bool, int, float})
 
 
 @functools.cache
@@ -326,8 +335,8 @@ def _struct_plan(operation: str, struct: type[msgspec.Struct]) -> _StructPlan:
     """Return the plan of ``operation`` for requests decoded as ``struct`` (one per pair)."""
     attributes = {field.encode_name: field.name for field in msgspec.structs.fields(struct)}
     return tuple(
-        (attributes[name], cloudtrail_name, clean, clean is _value)
-        for name, cloudtrail_name, clean in _PLANS.get(operation, _UNKNOWN_PLAN)
+        (attributes[name], cloudtrail_name, clean, scalar_passes)
+        for name, cloudtrail_name, clean, scalar_passes in _PLANS.get(operation, _UNKNOWN_PLAN)
         if name in attributes
     )
 
