@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kms_actors.store._audit_migrations import R_COLUMNS, event_key
+from kms_actors.store._audit_migrations import R_COLUMNS, event_key, index_name
 
 if TYPE_CHECKING:
     from kms_actors.store._audit import AuditFilter
@@ -101,7 +101,10 @@ def query_sql(
     where: AuditFilter, *, limit: int, after_seq: int | None, descending: bool
 ) -> tuple[str, list[object]]:
     """Return the SELECT (of ``R_COLUMNS``) behind ``AuditStore.query``, and its parameters."""
-    name = event_key(where.event_id) if where.event_id is not None else where.resource
+    if where.event_id is not None:
+        name: str | None = event_key(where.event_id)
+    else:
+        name = index_name(where.resource) if where.resource is not None else None
     meets, params = _meets(where)
     clauses: list[str] = []
     if name is not None:
