@@ -218,9 +218,7 @@ def _string_map(value: object) -> object:
     if type(value) is not dict and not isinstance(value, Mapping):
         return _DROP
     for k, v in value.items():
-        if (type(k) is not str and not isinstance(k, str)) or (
-            type(v) is not str and not isinstance(v, str)
-        ):
+        if not isinstance(k, str) or not isinstance(v, str):
             return _DROP
     return dict(value)
 
@@ -290,11 +288,13 @@ _PLAIN_SCALARS = frozenset({str, bool, int, float})
 
 
 def _plan(names: tuple[str, ...]) -> _Plan:
-    return tuple(
-        (name, camel(name), clean, clean is _value)
-        for name in (*names, *_ANY_OPERATION)
-        for clean in (_cleaner(name),)
-    )
+    return tuple(_entry(name, _cleaner(name)) for name in (*names, *_ANY_OPERATION))
+
+
+def _entry(
+    name: str, clean: Callable[[object], object]
+) -> tuple[str, str, Callable[[object], object], bool]:
+    return name, camel(name), clean, clean is _value
 
 
 _PLANS = {operation: _plan(names) for operation, names in _REQUEST.items()}
