@@ -7,7 +7,9 @@ for the HTTP rows). Each variant runs in processes of its own, changed by
 - audit off, and audit durable as shipped;
 - durable, writer stores nothing: everything but SQLite and its fsync;
 - durable, answers released at once: events still go to the writer, nobody waits for them;
-- durable, events captured only: the request path's own audit work (capture, redaction).
+- durable, events captured only: the request path's own audit work (capture, redaction);
+- durable, no event at all: only the bookkeeping of an audited request (its request id, the
+  deferred answer), no event captured, sent or waited for.
 
 Embedded: 64 tasks, one process per variant and round. HTTP: wrk, 64 connections, one
 server per variant, all started first and loaded in turn. The median of the rounds counts.
@@ -36,6 +38,7 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "durable, writer stores nothing": ("audit durable", "null-store"),
     "durable, answers released at once": ("audit durable", "no-wait"),
     "durable, events captured only": ("audit durable", "no-io"),
+    "durable, no event at all": ("audit durable", "no-event"),
 }
 _HERE = pathlib.Path(__file__).resolve().parent
 

@@ -11,6 +11,8 @@ knows about it. The variants:
 - ``no-wait``: events go to the writer as usual, but the hot operations' answers are released
   at once instead of when their event is committed.
 - ``no-io``: the hot operations' events are captured but neither sent nor waited for.
+- ``no-event``: the hot operations go the audited way (request bookkeeping, the deferred
+  answer) but no event is captured, sent or waited for: what audit costs before any event.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 VARIABLE = "PYTHON_KMS_ACTORS_BENCH_VARIANT"
-VARIANTS = ("null-store", "no-wait", "no-io")
+VARIANTS = ("null-store", "no-wait", "no-io", "no-event")
 
 
 def apply(variant: str) -> None:
@@ -46,6 +48,24 @@ def apply(variant: str) -> None:
             deliver(True)
 
         AuditLog.record_deferred = record_deferred  # type: ignore[method-assign]
+    elif variant == "no-event":
+        from kms_actors.errors import KmsError
+        from kms_actors.ops import _deferred
+        from kms_actors.runtime import Reply
+
+        def answer(
+            self: _deferred.DeferredAudit,
+            reply: Reply[Any],
+            result: Any,
+            error: KmsError | None,
+        ) -> None:
+            self.recorded = True
+            if error is None:
+                reply.set(result)
+            else:
+                reply.fail(error)
+
+        _deferred.DeferredAudit.__call__ = answer  # type: ignore[method-assign]
     elif variant:
         raise ValueError(f"unknown bench variant {variant!r}; known: {', '.join(VARIANTS)}")
 
