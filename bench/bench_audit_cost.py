@@ -8,8 +8,9 @@ for the HTTP rows). Each variant runs in processes of its own, changed by
 - durable, writer stores nothing: everything but SQLite and its fsync;
 - durable, answers released at once: events still go to the writer, nobody waits for them;
 - durable, events captured only: the request path's own audit work (capture, redaction);
-- durable, no event at all: only the bookkeeping of an audited request (its request id, the
-  deferred answer), no event captured, sent or waited for.
+- durable, no event at all: only the bookkeeping of an audited request (the audited path's
+  checks, the request-audit context, the deferred answer), no event captured, sent or
+  waited for.
 
 Embedded: 64 tasks, one process per variant and round. HTTP: wrk, 64 connections, one
 server per variant, all started first and loaded in turn. The median of the rounds counts.
