@@ -283,7 +283,8 @@ def _cleaner(name: str) -> Callable[[object], object]:
 # Per operation: each allowed member's wire name, CloudTrail name, the check it must pass,
 # and whether a plain scalar passes that check unchanged (then it is kept without calling it:
 # this is on the path of every Encrypt and Decrypt in durable mode).
-_Plan = tuple[tuple[str, str, Callable[[object], object], bool], ...]
+_Entry = tuple[str, str, Callable[[object], object], bool]
+_Plan = tuple[_Entry, ...]
 _PLAIN_SCALARS = frozenset({str, bool, int, float})
 
 
@@ -291,9 +292,7 @@ def _plan(names: tuple[str, ...]) -> _Plan:
     return tuple(_entry(name, _cleaner(name)) for name in (*names, *_ANY_OPERATION))
 
 
-def _entry(
-    name: str, clean: Callable[[object], object]
-) -> tuple[str, str, Callable[[object], object], bool]:
+def _entry(name: str, clean: Callable[[object], object]) -> _Entry:
     return name, camel(name), clean, clean is _value
 
 
@@ -326,8 +325,8 @@ def redact_request(
     return kept or None
 
 
-# Per operation and request struct: as ``_Plan``, with each member's attribute name.
-_StructPlan = tuple[tuple[str, str, Callable[[object], object], bool], ...]
+# Per operation and request struct: a ``_Plan`` naming each member by its attribute.
+_StructPlan = _Plan
 
 
 @functools.cache
